@@ -1,0 +1,1024 @@
+/*
+ * policy_load.c - YAML policy file -> validated policy snapshot.
+ *
+ * Three passes, so that a user fixes a file in one go:
+ *   1. libyaml parses the text into a node tree (syntax errors, with their
+ *      exact position).  The tree is kept to locate later errors.
+ *   2. libcyaml maps the tree's text onto the schema below (unknown keys,
+ *      a sequence where a scalar belongs, ...).  libcyaml stops at its first
+ *      error; its log callback is the only place that says where, so the log
+ *      is captured and turned into one FILE:LINE:COL diagnostic.
+ *   3. Every value is checked and converted here (numbers, errno names,
+ *      duplicates, ranges, what the profile allows).  All scalars are loaded
+ *      as strings so that this pass, not libcyaml, words the errors and
+ *      reports all of them; each error is located through the node tree.
+ *
+ * It does not publish anything: core.c does that.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <search.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cyaml/cyaml.h>
+#include <sha2.h>
+#include <yaml.h>
+
+#include "errnames.h"
+#include "policy.h"
+
+#define POLICY_FILE_MAX (64u << 20)
+
+/* ---- the schema: what libcyaml maps; every scalar is a string ---- */
+
+struct raw_answer_fields {
+	char *value;
+	char *errno_name;
+};
+
+struct raw_device {
+	char *name;
+	char *mode;
+};
+
+struct raw_cap {
+	char *name;
+	char *id;
+	char *value;
+	char **versions;
+	unsigned versions_count;
+};
+
+struct raw_ioctl {
+	char *name;
+	char *cmd;
+	char *value;
+	char *errno_name;
+};
+
+struct raw_policy {
+	char *profile;
+	struct raw_device *device;
+	char **versions;
+	unsigned versions_count;
+	struct raw_cap *capabilities;
+	unsigned capabilities_count;
+	char *refusals[EMU_REFUSAL_COUNT];
+	char *numbers[EMU_OP_BUILTIN_COUNT];
+	struct raw_answer_fields *answers[EMU_OP_BUILTIN_COUNT];
+	struct raw_ioctl *ioctls;
+	unsigned ioctls_count;
+};
+
+#define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
+#define STR_FIELD(key, type, member) \
+	CYAML_FIELD_STRING_PTR(key, OPT, type, member, 0, CYAML_UNLIMITED)
+
+static const cyaml_schema_value_t string_entry = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
+static const cyaml_schema_field_t answer_fields[] = {
+	STR_FIELD("value", struct raw_answer_fields, value),
+	STR_FIELD("errno", struct raw_answer_fields, errno_name),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t device_fields[] = {
+	STR_FIELD("name", struct raw_device, name),
+	STR_FIELD("mode", struct raw_device, mode),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t cap_fields[] = {
+	STR_FIELD("name", struct raw_cap, name),
+	STR_FIELD("id", struct raw_cap, id),
+	STR_FIELD("value", struct raw_cap, value),
+	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_cap, versions, &string_entry, 0,
+			     CYAML_UNLIMITED),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t cap_entry = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_cap, cap_fields),
+};
+
+static const cyaml_schema_field_t ioctl_fields[] = {
+	STR_FIELD("name", struct raw_ioctl, name),
+	STR_FIELD("cmd", struct raw_ioctl, cmd),
+	STR_FIELD("value", struct raw_ioctl, value),
+	STR_FIELD("errno", struct raw_ioctl, errno_name),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t ioctl_entry = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_ioctl, ioctl_fields),
+};
+
+static const cyaml_schema_field_t refusal_fields[] = {
+#define X(id, key, op) STR_FIELD(key, struct raw_policy, refusals[EMU_REFUSAL_##id]),
+	EMU_REFUSALS(X)
+#undef X
+		CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t number_fields[] = {
+#define X(id, key, display) STR_FIELD(key, struct raw_policy, numbers[EMU_OP_##id]),
+	EMU_OPS(X)
+#undef X
+		CYAML_FIELD_END,
+};
+
+/*
+ * `errors:` and `numbers:` are mappings of the policy itself: libcyaml maps
+ * them with an offset of 0 into struct raw_policy (CYAML_FLAG_DEFAULT, not a
+ * pointer), so their fields land in raw_policy's own arrays.
+ */
+static const cyaml_schema_field_t policy_fields[] = {
+	STR_FIELD("profile", struct raw_policy, profile),
+	CYAML_FIELD_MAPPING_PTR("device", OPT, struct raw_policy, device, device_fields),
+	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_policy, versions, &string_entry, 0,
+			     CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("capabilities", OPT, struct raw_policy, capabilities, &cap_entry, 0,
+			     CYAML_UNLIMITED),
+	{.key = "errors",
+	 .value = {.type = CYAML_MAPPING,
+		   .flags = CYAML_FLAG_OPTIONAL,
+		   .data_size = sizeof(struct raw_policy),
+		   .mapping = {.fields = refusal_fields}},
+	 .data_offset = 0},
+	{.key = "numbers",
+	 .value = {.type = CYAML_MAPPING,
+		   .flags = CYAML_FLAG_OPTIONAL,
+		   .data_size = sizeof(struct raw_policy),
+		   .mapping = {.fields = number_fields}},
+	 .data_offset = 0},
+	CYAML_FIELD_MAPPING_PTR("create_vtl", OPT, struct raw_policy, answers[EMU_OP_CREATE_VTL],
+				answer_fields),
+	CYAML_FIELD_MAPPING_PTR("create_partition", OPT, struct raw_policy,
+				answers[EMU_OP_CREATE_PARTITION], answer_fields),
+	CYAML_FIELD_SEQUENCE("ioctls", OPT, struct raw_policy, ioctls, &ioctl_entry, 0,
+			     CYAML_UNLIMITED),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t policy_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_policy, policy_fields),
+};
+
+/* ---- diagnostics located through the libyaml node tree ---- */
+
+struct loader {
+	const char *file;
+	yaml_document_t doc;
+	struct diag_list *diags;
+	unsigned errors;
+};
+
+/* The node at PATH ("capabilities.2.id"), or the deepest node on the way. */
+static yaml_node_t *doc_find(yaml_document_t *doc, const char *path, bool *found)
+{
+	yaml_node_t *node = yaml_document_get_root_node(doc);
+	char segment[128];
+	*found = node != NULL;
+	while (node && *path) {
+		size_t len = strcspn(path, ".");
+		snprintf(segment, sizeof(segment), "%.*s", (int)len, path);
+		path += len + (path[len] == '.');
+		yaml_node_t *next = NULL;
+		if (node->type == YAML_MAPPING_NODE) {
+			for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+			     pair < node->data.mapping.pairs.top; pair++) {
+				yaml_node_t *key = yaml_document_get_node(doc, pair->key);
+				if (key && key->type == YAML_SCALAR_NODE &&
+				    !strcmp((char *)key->data.scalar.value, segment)) {
+					next = yaml_document_get_node(doc, pair->value);
+					break;
+				}
+			}
+		} else if (node->type == YAML_SEQUENCE_NODE) {
+			char *end;
+			unsigned long index = strtoul(segment, &end, 10);
+			yaml_node_item_t *items = node->data.sequence.items.start;
+			if (!*end && index < (unsigned long)(node->data.sequence.items.top - items))
+				next = yaml_document_get_node(doc, items[index]);
+		}
+		if (!next) {
+			*found = false;
+			return node;
+		}
+		node = next;
+	}
+	return node;
+}
+
+static bool doc_has(struct loader *ld, const char *path)
+{
+	bool found;
+	doc_find(&ld->doc, path, &found);
+	return found;
+}
+
+/* "capabilities.2.id" -> "capabilities[2].id" */
+static void path_display(const char *path, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = path; *p && n + 2 < size; p++) {
+		if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+			out[n++] = '[';
+			while (p[1] >= '0' && p[1] <= '9' && n + 2 < size)
+				out[n++] = *++p;
+			out[n++] = ']';
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+}
+
+__attribute__((format(printf, 3, 4))) static void load_error(struct loader *ld, const char *path,
+							     const char *fmt, ...)
+{
+	bool found;
+	yaml_node_t *node = doc_find(&ld->doc, path, &found);
+	unsigned line = node ? node->start_mark.line + 1 : 1;
+	unsigned column = node ? node->start_mark.column + 1 : 1;
+	char shown[256], message[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	path_display(path, shown, sizeof(shown));
+	if (*shown)
+		diag_add(ld->diags, ld->file, line, column, "%s: %s", shown, message);
+	else
+		diag_add(ld->diags, ld->file, line, column, "%s", message);
+	ld->errors++;
+}
+
+/* ---- scalar conversions ---- */
+
+/* Decimal or 0x-hex, optionally negative.  Leading zeros are decimal (YAML 1.2). */
+static bool parse_int(const char *text, int64_t *out)
+{
+	if (!text)
+		return false;
+	bool negative = *text == '-';
+	const char *digits = text + negative;
+	int base = 10;
+	if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+		base = 16;
+		digits += 2;
+	}
+	if (!(base == 16 ? isxdigit((unsigned char)*digits) : isdigit((unsigned char)*digits)))
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long magnitude = strtoull(digits, &end, base);
+	if (*end || errno || magnitude > INT64_MAX)
+		return false;
+	*out = negative ? -(int64_t)magnitude : (int64_t)magnitude;
+	return true;
+}
+
+/* A number in [MIN, MAX] at PATH, or an error naming WHAT it should be. */
+static bool get_number(struct loader *ld, const char *path, const char *text, int64_t min,
+		       int64_t max, const char *what, int64_t *out)
+{
+	int64_t number;
+	if (!parse_int(text, &number)) {
+		load_error(ld, path, "`%s` is not a number; expected %s", text ? text : "", what);
+		return false;
+	}
+	if (number < min || number > max) {
+		load_error(ld, path, "%s is out of range; expected %s", text, what);
+		return false;
+	}
+	*out = number;
+	return true;
+}
+
+static bool get_errno(struct loader *ld, const char *path, const char *text, int *out)
+{
+	*out = errname_parse(text);
+	if (!*out) {
+		load_error(ld, path,
+			   "unknown errno `%s`; use a name such as EPERM or ENOTSUPP, or a number "
+			   "from 1 to 4095",
+			   text ? text : "");
+		return false;
+	}
+	return true;
+}
+
+/* `{value: N}` or `{errno: NAME}` at PATH: exactly one of them. */
+static bool get_answer(struct loader *ld, const char *path, const char *value,
+		       const char *errno_name, policy_answer_t *out)
+{
+	char sub[256];
+	if (value && errno_name) {
+		load_error(ld, path, "give either `value` or `errno`, not both");
+		return false;
+	}
+	if (!value && !errno_name) {
+		load_error(ld, path, "needs an answer: `value: N` or `errno: NAME`");
+		return false;
+	}
+	if (value) {
+		int64_t v;
+		snprintf(sub, sizeof(sub), "%s.value", path);
+		if (!get_number(ld, sub, value, 0, INT32_MAX, "0 to 2147483647", &v))
+			return false;
+		*out = (policy_answer_t)v;
+		return true;
+	}
+	int err;
+	snprintf(sub, sizeof(sub), "%s.errno", path);
+	if (!get_errno(ld, sub, errno_name, &err))
+		return false;
+	*out = -err;
+	return true;
+}
+
+static bool valid_name(const char *name, const char *extra)
+{
+	if (!*name || strlen(name) >= POLICY_NAME_MAX)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || (extra && strchr(extra, *p))))
+			return false;
+	return true;
+}
+
+bool policy_device_name_ok(const char *name)
+{
+	return valid_name(name, "-.") && strcmp(name, ".") && strcmp(name, "..");
+}
+
+/* ---- semantic pass ---- */
+
+static void build_device(struct loader *ld, const struct raw_policy *raw,
+			 struct policy_snapshot *snap)
+{
+	snprintf(snap->device_name, sizeof(snap->device_name), "mshv");
+	snap->device_mode = 0600;
+	if (!raw->device)
+		return;
+	const char *name = raw->device->name;
+	if (name) {
+		if (!policy_device_name_ok(name))
+			load_error(ld, "device.name",
+				   "`%s` is not a device name; use up to %d letters, digits, "
+				   "'_', '-' or '.'",
+				   name, POLICY_NAME_MAX - 1);
+		else
+			snprintf(snap->device_name, sizeof(snap->device_name), "%s", name);
+	}
+	const char *mode = raw->device->mode;
+	if (mode) {
+		char *end;
+		errno = 0;
+		unsigned long bits = strtoul(mode, &end, 8);
+		if (!*mode || *end || errno || bits > 0777 || *mode == '-')
+			load_error(ld, "device.mode",
+				   "`%s` is not a file mode; write it in octal, such as 0600",
+				   mode);
+		else
+			snap->device_mode = (unsigned)bits;
+	}
+}
+
+static void build_versions(struct loader *ld, const struct raw_policy *raw,
+			   struct policy_snapshot *snap, const struct profile_desc *desc)
+{
+	char path[64];
+	if (!desc->versioned) {
+		if (doc_has(ld, "versions"))
+			load_error(ld, "versions",
+				   "profile %s has no REQUEST_VERSION; remove this key",
+				   desc->name);
+		return;
+	}
+	if (!doc_has(ld, "versions")) {
+		load_error(ld, "",
+			   "profile %s needs `versions:`, the list of versions REQUEST_VERSION "
+			   "accepts",
+			   desc->name);
+		return;
+	}
+	if (raw->versions_count == 0) {
+		load_error(ld, "versions",
+			   "empty version list; list the versions REQUEST_VERSION accepts");
+		return;
+	}
+	if (raw->versions_count > POLICY_MAX_VERSIONS) {
+		load_error(ld, "versions", "%u versions listed; at most %d are supported",
+			   raw->versions_count, POLICY_MAX_VERSIONS);
+		return;
+	}
+	for (unsigned i = 0; i < raw->versions_count; i++) {
+		int64_t version;
+		snprintf(path, sizeof(path), "versions.%u", i);
+		if (!get_number(ld, path, raw->versions[i], 0, UINT32_MAX, "0 to 0xfffffffe",
+				&version))
+			continue;
+		if (version == MSHV_VERSION_UNSET) {
+			load_error(ld, path,
+				   "0xffffffff is reserved: it is the driver's \"no version yet\" "
+				   "marker");
+			continue;
+		}
+		int seen = policy_version_index(snap, (uint32_t)version);
+		if (seen >= 0) {
+			load_error(ld, path, "version %s is listed twice", raw->versions[i]);
+			continue;
+		}
+		snap->versions[snap->version_count++] = (uint32_t)version;
+	}
+}
+
+/* Which versions see capability I: a mask over snap->versions. */
+static uint64_t cap_version_mask(struct loader *ld, const struct raw_cap *cap, unsigned index,
+				 const struct policy_snapshot *snap,
+				 const struct profile_desc *desc)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "capabilities.%u.versions", index);
+	if (!doc_has(ld, path))
+		return desc->versioned
+			       ? (snap->version_count == 64 ? ~0ull
+							    : (1ull << snap->version_count) - 1)
+			       : ~0ull;
+	if (!desc->versioned) {
+		load_error(ld, path, "profile %s has no REQUEST_VERSION; remove this key",
+			   desc->name);
+		return 0;
+	}
+	if (cap->versions_count == 0) {
+		load_error(ld, path,
+			   "empty version list; omit the key to make the capability visible under "
+			   "every version");
+		return 0;
+	}
+	uint64_t mask = 0;
+	for (unsigned v = 0; v < cap->versions_count; v++) {
+		int64_t version;
+		char item[128];
+		snprintf(item, sizeof(item), "%s.%u", path, v);
+		if (!get_number(ld, item, cap->versions[v], 0, UINT32_MAX, "0 to 0xfffffffe",
+				&version))
+			continue;
+		int at = policy_version_index(snap, (uint32_t)version);
+		if (at < 0)
+			load_error(ld, item,
+				   "version %s is not in `versions:`, so no session can "
+				   "negotiate it; add it there or remove it here",
+				   cap->versions[v]);
+		else
+			mask |= 1ull << at;
+	}
+	return mask;
+}
+
+static void build_caps(struct loader *ld, const struct raw_policy *raw,
+		       struct policy_snapshot *snap, const struct profile_desc *desc)
+{
+	char path[96];
+	if (!desc->cmd[EMU_OP_CHECK_EXTENSION]) {
+		if (doc_has(ld, "capabilities"))
+			load_error(ld, "capabilities",
+				   "profile %s has no CHECK_EXTENSION; remove this key",
+				   desc->name);
+		return;
+	}
+	/* First pass: the table's size. */
+	int64_t *ids = calloc(raw->capabilities_count + 1, sizeof(*ids));
+	if (!ids)
+		abort();
+	uint32_t slots = 0;
+	for (unsigned i = 0; i < raw->capabilities_count; i++) {
+		snprintf(path, sizeof(path), "capabilities.%u.id", i);
+		ids[i] = -1;
+		if (!raw->capabilities[i].id) {
+			snprintf(path, sizeof(path), "capabilities.%u", i);
+			load_error(ld, path,
+				   "needs `id:`, the capability id CHECK_EXTENSION takes");
+			continue;
+		}
+		if (get_number(ld, path, raw->capabilities[i].id, 0, POLICY_MAX_CAP_ID,
+			       "a capability id from 0 to 0xfffff", &ids[i]) &&
+		    ids[i] + 1 > slots)
+			slots = (uint32_t)ids[i] + 1;
+	}
+	snap->cap_slots = slots;
+	snap->caps = calloc(slots ? slots : 1, sizeof(*snap->caps));
+	snap->cap_names = calloc(slots ? slots : 1, sizeof(*snap->cap_names));
+	struct hsearch_data names = {0};
+	if (!snap->caps || !snap->cap_names || !hcreate_r(raw->capabilities_count * 2 + 8, &names))
+		abort();
+
+	for (unsigned i = 0; i < raw->capabilities_count; i++) {
+		const struct raw_cap *cap = &raw->capabilities[i];
+		bool ok = ids[i] >= 0;
+		const char *name = cap->name;
+		snprintf(path, sizeof(path), "capabilities.%u.name", i);
+		if (!name) {
+			snprintf(path, sizeof(path), "capabilities.%u", i);
+			load_error(ld, path, "needs `name:`, such as REGISTER_PAGE");
+			ok = false;
+		} else if (!valid_name(name, NULL)) {
+			load_error(ld, path,
+				   "`%s` is not a capability name; use letters, digits and '_'",
+				   name);
+			ok = false;
+		} else {
+			ENTRY item = {.key = (char *)name, .data = (void *)(uintptr_t)i}, *found;
+			hsearch_r(item, FIND, &found, &names);
+			if (found) {
+				load_error(ld, path, "%s is already used by capabilities[%u]", name,
+					   (unsigned)(uintptr_t)found->data);
+				ok = false;
+			} else if (!hsearch_r(item, ENTER, &found, &names)) {
+				abort();
+			}
+		}
+		int64_t value = 0;
+		snprintf(path, sizeof(path), "capabilities.%u.value", i);
+		if (!cap->value) {
+			snprintf(path, sizeof(path), "capabilities.%u", i);
+			load_error(ld, path,
+				   "needs `value:`; 0 = known but unsupported, > 0 = supported");
+			ok = false;
+		} else if (!get_number(ld, path, cap->value, 0, INT32_MAX,
+				       "0 (known but unsupported) to 2147483647", &value)) {
+			ok = false;
+		}
+		uint64_t mask = cap_version_mask(ld, cap, i, snap, desc);
+		if (ids[i] >= 0 && snap->cap_names[ids[i]]) {
+			snprintf(path, sizeof(path), "capabilities.%u.id", i);
+			load_error(ld, path, "%s is already used by %s", cap->id,
+				   snap->cap_names[ids[i]]);
+			continue;
+		}
+		if (!ok || !mask)
+			continue;
+		snap->caps[ids[i]].value = (int32_t)value;
+		snap->caps[ids[i]].version_mask = mask;
+		snap->cap_names[ids[i]] = strdup(name);
+		if (!snap->cap_names[ids[i]])
+			abort();
+		snap->cap_count++;
+	}
+	hdestroy_r(&names);
+	free(ids);
+}
+
+static void build_refusals(struct loader *ld, const struct raw_policy *raw,
+			   struct policy_snapshot *snap, const struct profile_desc *desc)
+{
+	char path[64];
+	for (int r = 0; r < EMU_REFUSAL_COUNT; r++) {
+		snap->refusal[r] = desc->refusal[r];
+		if (!raw->refusals[r])
+			continue;
+		snprintf(path, sizeof(path), "errors.%s", refusal_key(r));
+		enum emu_op needs = refusal_needs(r);
+		if (needs < EMU_OP_BUILTIN_COUNT && !desc->cmd[needs]) {
+			load_error(ld, path, "profile %s has no %s; remove this key", desc->name,
+				   op_display(needs));
+			continue;
+		}
+		get_errno(ld, path, raw->refusals[r], &snap->refusal[r]);
+	}
+}
+
+/* A built-in that reads a __u32 argument must carry 4 bytes in, or go by value. */
+static bool cmd_fits(enum emu_op op, uint32_t cmd)
+{
+	if (op != EMU_OP_REQUEST_VERSION && op != EMU_OP_CHECK_EXTENSION)
+		return true;
+	if (_IOC_DIR(cmd) == _IOC_NONE)
+		return _IOC_SIZE(cmd) == 0;
+	return (_IOC_DIR(cmd) & _IOC_WRITE) && _IOC_SIZE(cmd) == sizeof(__u32);
+}
+
+static int cmp_ioctl(const void *a, const void *b)
+{
+	const struct policy_ioctl *x = a, *y = b;
+	return x->cmd < y->cmd ? -1 : x->cmd > y->cmd;
+}
+
+static void add_ioctl(struct loader *ld, struct policy_snapshot *snap, const char *path,
+		      const struct policy_ioctl *entry)
+{
+	for (unsigned i = 0; i < snap->ioctl_count; i++) {
+		if (snap->ioctls[i].cmd == entry->cmd) {
+			load_error(ld, path, "0x%08X is already %s", entry->cmd,
+				   snap->ioctls[i].name);
+			return;
+		}
+	}
+	snap->ioctls[snap->ioctl_count++] = *entry;
+}
+
+static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
+			 struct policy_snapshot *snap, const struct profile_desc *desc)
+{
+	char path[96];
+	if (raw->ioctls_count > POLICY_MAX_IOCTLS) {
+		load_error(ld, "ioctls", "%u ioctls listed; at most %d are supported",
+			   raw->ioctls_count, POLICY_MAX_IOCTLS);
+		return;
+	}
+	snap->ioctls = calloc(EMU_OP_BUILTIN_COUNT + raw->ioctls_count, sizeof(*snap->ioctls));
+	if (!snap->ioctls)
+		abort();
+
+	for (int op = 0; op < EMU_OP_BUILTIN_COUNT; op++) {
+		const char *key = op_key(op);
+		snprintf(path, sizeof(path), "numbers.%s", key);
+		if (!desc->cmd[op]) {
+			if (raw->numbers[op])
+				load_error(ld, path, "profile %s has no %s; remove this key",
+					   desc->name, op_display(op));
+			if (doc_has(ld, key))
+				load_error(ld, key, "profile %s has no %s; remove this key",
+					   desc->name, op_display(op));
+			continue;
+		}
+		struct policy_ioctl entry = {
+			.cmd = desc->cmd[op], .op = op, .name = op_display(op)};
+		int64_t number;
+		if (raw->numbers[op]) {
+			if (!get_number(ld, path, raw->numbers[op], 1, UINT32_MAX,
+					"an ioctl number from 0x1 to 0xffffffff", &number))
+				continue;
+			entry.cmd = (uint32_t)number;
+			if (!cmd_fits(op, entry.cmd)) {
+				load_error(ld, path,
+					   "0x%08X does not carry a __u32; %s takes "
+					   "_IOW(type, nr, __u32) or a value with _IO(type, nr)",
+					   entry.cmd, op_display(op));
+				continue;
+			}
+		}
+		if (op == EMU_OP_CREATE_VTL || op == EMU_OP_CREATE_PARTITION) {
+			const struct raw_answer_fields *answer = raw->answers[op];
+			if (!doc_has(ld, key)) {
+				load_error(
+					ld, "",
+					"profile %s answers %s from the policy; add `%s: {errno: "
+					"EPERM}` or `%s: {value: N}`",
+					desc->name, op_display(op), key, key);
+				continue;
+			}
+			if (!get_answer(ld, key, answer ? answer->value : NULL,
+					answer ? answer->errno_name : NULL, &entry.answer))
+				continue;
+		}
+		add_ioctl(ld, snap, path, &entry);
+	}
+
+	for (unsigned i = 0; i < raw->ioctls_count; i++) {
+		const struct raw_ioctl *extra = &raw->ioctls[i];
+		struct policy_ioctl entry = {.op = EMU_OP_FIXED, .name = extra->name};
+		bool ok = true;
+		snprintf(path, sizeof(path), "ioctls.%u", i);
+		if (!extra->name) {
+			load_error(ld, path, "needs `name:`, such as MSHV_GET_FOO");
+			ok = false;
+		} else if (!valid_name(extra->name, NULL)) {
+			snprintf(path, sizeof(path), "ioctls.%u.name", i);
+			load_error(ld, path,
+				   "`%s` is not an ioctl name; use letters, digits and '_'",
+				   extra->name);
+			ok = false;
+		}
+		snprintf(path, sizeof(path), "ioctls.%u", i);
+		int64_t number = 0;
+		if (!extra->cmd) {
+			load_error(ld, path, "needs `cmd:`, the ioctl number");
+			ok = false;
+		} else {
+			snprintf(path, sizeof(path), "ioctls.%u.cmd", i);
+			ok &= get_number(ld, path, extra->cmd, 1, UINT32_MAX,
+					 "an ioctl number from 0x1 to 0xffffffff", &number);
+		}
+		snprintf(path, sizeof(path), "ioctls.%u", i);
+		ok &= get_answer(ld, path, extra->value, extra->errno_name, &entry.answer);
+		if (!ok)
+			continue;
+		for (unsigned j = 0; j < snap->ioctl_count; j++) {
+			if (snap->ioctls[j].op == EMU_OP_FIXED &&
+			    !strcmp(snap->ioctls[j].name, extra->name)) {
+				snprintf(path, sizeof(path), "ioctls.%u.name", i);
+				load_error(ld, path, "%s is already used by another ioctl",
+					   extra->name);
+				ok = false;
+			}
+		}
+		if (!ok)
+			continue;
+		entry.cmd = (uint32_t)number;
+		snprintf(path, sizeof(path), "ioctls.%u.cmd", i);
+		add_ioctl(ld, snap, path, &entry);
+	}
+	qsort(snap->ioctls, snap->ioctl_count, sizeof(*snap->ioctls), cmp_ioctl);
+}
+
+/* Names of extra ioctls point into RAW, which is freed: give the snapshot its own. */
+static void own_ioctl_names(struct policy_snapshot *snap)
+{
+	for (unsigned i = 0; i < snap->ioctl_count; i++) {
+		if (snap->ioctls[i].op != EMU_OP_FIXED)
+			continue;
+		snap->ioctls[i].name = strdup(snap->ioctls[i].name);
+		if (!snap->ioctls[i].name)
+			abort();
+	}
+}
+
+static struct policy_snapshot *build_snapshot(struct loader *ld, const struct raw_policy *raw)
+{
+	struct policy_snapshot *snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		abort();
+	snap->profile = EMU_PROFILE_NEGOTIATED;
+	if (raw->profile) {
+		int profile = profile_from_name(raw->profile);
+		if (profile < 0) {
+			load_error(ld, "profile", "unknown profile `%s`; expected one of %s",
+				   raw->profile, profile_names());
+			free(snap);
+			return NULL; /* everything else depends on the profile */
+		}
+		snap->profile = profile;
+	}
+	const struct profile_desc *desc = profile_get(snap->profile);
+	snap->versioned = desc->versioned;
+	build_device(ld, raw, snap);
+	build_versions(ld, raw, snap, desc);
+	build_caps(ld, raw, snap, desc);
+	build_refusals(ld, raw, snap, desc);
+	build_ioctls(ld, raw, snap, desc);
+	own_ioctl_names(snap);
+	return snap;
+}
+
+/* ---- libcyaml's log: the only place its errors say where ---- */
+
+/*
+ * libcyaml reports one error, then a backtrace, innermost first:
+ *   Load: Unexpected key: bad
+ *     in mapping (line: 4, column: 11)
+ *     in sequence entry '2' (line: 4, column: 5)
+ *     in mapping field 'capabilities' (line: 3, column: 3)
+ * Its line numbers are those of the last event read, not of the offending
+ * node, so only the names are used: they give the path, and the node tree
+ * gives the position.  Sequence entries are 1-based there.
+ */
+struct cyaml_log_capture {
+	char message[512];
+	char segments[16][72]; /* innermost first */
+	unsigned depth;
+};
+
+static void capture_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+	struct cyaml_log_capture *capture = ctx;
+	char line[512], name[64];
+	unsigned entry;
+	if (level < CYAML_LOG_ERROR)
+		return;
+	vsnprintf(line, sizeof(line), fmt, args);
+	line[strcspn(line, "\n")] = '\0';
+	if (sscanf(line, "  in mapping field '%63[^']'", name) == 1) {
+		if (capture->depth < 16)
+			snprintf(capture->segments[capture->depth++], 72, "%s", name);
+	} else if (sscanf(line, "  in sequence entry '%u'", &entry) == 1) {
+		if (capture->depth < 16)
+			snprintf(capture->segments[capture->depth++], 72, "%u",
+				 entry ? entry - 1 : 0);
+	} else if (!capture->message[0] && strncmp(line, "  in ", 5) &&
+		   strcmp(line, "Load: Backtrace:")) {
+		snprintf(capture->message, sizeof(capture->message), "%s",
+			 strncmp(line, "Load: ", 6) ? line : line + 6);
+	}
+}
+
+static const char *event_noun(const char *event)
+{
+	if (!strncmp(event, "SEQUENCE", 8))
+		return "a sequence";
+	if (!strncmp(event, "MAPPING", 7))
+		return "a mapping";
+	if (!strncmp(event, "SCALAR", 6) || !strncmp(event, "STRING", 6))
+		return "a scalar";
+	return event;
+}
+
+/* The key node KEY in the mapping at PATH (its LAST occurrence if TWICE). */
+static yaml_node_t *doc_find_key(yaml_document_t *doc, const char *path, const char *key, bool last)
+{
+	bool found;
+	yaml_node_t *map = doc_find(doc, path, &found), *hit = NULL;
+	if (!found || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+	     pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *node = yaml_document_get_node(doc, pair->key);
+		if (node && node->type == YAML_SCALAR_NODE &&
+		    !strcmp((char *)node->data.scalar.value, key)) {
+			hit = node;
+			if (!last)
+				break;
+		}
+	}
+	return hit;
+}
+
+static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture *capture,
+			       cyaml_err_t err)
+{
+	char path[512] = "", key[128], expected[32], got[32];
+	for (unsigned i = capture->depth; i-- > 0;) {
+		size_t len = strlen(path);
+		snprintf(path + len, sizeof(path) - len, "%s%s", len ? "." : "",
+			 capture->segments[i]);
+	}
+	yaml_node_t *key_node = NULL;
+	char shown[512];
+	const char *sep;
+	path_display(path, shown, sizeof(shown));
+	sep = *shown ? ": " : "";
+	if (sscanf(capture->message, "Unexpected key: %127s", key) == 1) {
+		key_node = doc_find_key(&ld->doc, path, key, false);
+		diag_add(ld->diags, ld->file, 0, 0,
+			 "%s%sunknown key `%s`; see docs/policy.md for the keys a policy may use",
+			 shown, sep, key);
+	} else if (sscanf(capture->message, "Mapping field already seen: %127s", key) == 1) {
+		/* The backtrace ends in the repeated field itself: drop it. */
+		char *last = strrchr(path, '.');
+		if (!strcmp(last ? last + 1 : path, key)) {
+			*(last ? last : path) = '\0';
+			path_display(path, shown, sizeof(shown));
+			sep = *shown ? ": " : "";
+		}
+		key_node = doc_find_key(&ld->doc, path, key, true);
+		diag_add(ld->diags, ld->file, 0, 0, "%s%s`%s` is given twice; keep one", shown, sep,
+			 key);
+	} else if (sscanf(capture->message, "Expecting %31s got event: %31s", expected, got) == 2) {
+		expected[strcspn(expected, ",")] = '\0';
+		diag_add(ld->diags, ld->file, 0, 0, "%s%sexpected %s, found %s", shown, sep,
+			 event_noun(expected), event_noun(got));
+	} else {
+		diag_add(ld->diags, ld->file, 0, 0, "%s%s%s", shown, sep,
+			 capture->message[0] ? capture->message : cyaml_strerror(err));
+	}
+	/* Position: the offending key if there is one, else the node at PATH. */
+	bool found;
+	yaml_node_t *node = key_node ? key_node : doc_find(&ld->doc, path, &found);
+	struct diag *d = &ld->diags->items[ld->diags->count - 1];
+	d->line = node ? (unsigned)node->start_mark.line + 1 : 1;
+	d->column = node ? (unsigned)node->start_mark.column + 1 : 1;
+	ld->errors++;
+}
+
+/* ---- entry points ---- */
+
+static struct policy_snapshot *load_buffer(const char *name, const char *data, size_t len,
+					   struct diag_list *diags);
+
+static int cmp_position(const void *a, const void *b)
+{
+	const struct diag *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->column < y->column ? -1 : x->column > y->column;
+}
+
+struct policy_snapshot *policy_load_buffer(const char *name, const char *data, size_t len,
+					   struct diag_list *diags)
+{
+	size_t first = diags->count;
+	struct policy_snapshot *snap = load_buffer(name, data, len, diags);
+	/* In source order, as a compiler prints them (the passes find them out of order). */
+	if (diags->count > first)
+		qsort(diags->items + first, diags->count - first, sizeof(*diags->items),
+		      cmp_position);
+	return snap;
+}
+
+static struct policy_snapshot *load_buffer(const char *name, const char *data, size_t len,
+					   struct diag_list *diags)
+{
+	struct loader ld = {.file = name, .diags = diags};
+	struct policy_snapshot *snap = NULL;
+	yaml_parser_t parser;
+
+	if (!yaml_parser_initialize(&parser))
+		abort();
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (!yaml_parser_load(&parser, &ld.doc)) {
+		diag_add(diags, name, (unsigned)parser.problem_mark.line + 1,
+			 (unsigned)parser.problem_mark.column + 1, "invalid YAML: %s%s%s",
+			 parser.problem ? parser.problem : "parse error", parser.context ? " " : "",
+			 parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return NULL;
+	}
+	yaml_parser_delete(&parser);
+
+	yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
+	if (!root || root->type != YAML_MAPPING_NODE) {
+		diag_add(diags, name, root ? (unsigned)root->start_mark.line + 1 : 1,
+			 root ? (unsigned)root->start_mark.column + 1 : 1,
+			 "a policy is a YAML mapping; start it with `profile: negotiated`");
+		goto out;
+	}
+
+	struct cyaml_log_capture capture = {0};
+	const cyaml_config_t config = {
+		.log_fn = capture_cyaml_log,
+		.log_ctx = &capture,
+		.mem_fn = cyaml_mem,
+		.log_level = CYAML_LOG_ERROR,
+		.flags = CYAML_CFG_NO_ALIAS,
+	};
+	struct raw_policy *raw = NULL;
+	cyaml_err_t err = cyaml_load_data((const uint8_t *)data, len, &config, &policy_schema,
+					  (cyaml_data_t **)&raw, NULL);
+	if (err != CYAML_OK) {
+		report_cyaml_error(&ld, &capture, err);
+		goto out;
+	}
+	snap = build_snapshot(&ld, raw);
+	cyaml_free(&config, &policy_schema, raw, 0);
+	if (snap && ld.errors) {
+		policy_free(snap);
+		snap = NULL;
+	}
+	if (snap) {
+		char hex[SHA256_DIGEST_STRING_LENGTH];
+		SHA256Data((const uint8_t *)data, len, hex);
+		snprintf(snap->digest, sizeof(snap->digest), "sha256:%s", hex);
+		snap->source = strdup(name);
+		if (!snap->source)
+			abort();
+	}
+out:
+	yaml_document_delete(&ld.doc);
+	return snap;
+}
+
+struct policy_snapshot *policy_load_file(const char *path, struct diag_list *diags)
+{
+	FILE *file = fopen(path, "rb");
+	if (!file) {
+		diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+		return NULL;
+	}
+	char *data = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *grown = cap <= POLICY_FILE_MAX ? realloc(data, cap) : NULL;
+			if (!grown) {
+				diag_add(diags, path, 0, 0, "larger than %u MiB; not a policy",
+					 POLICY_FILE_MAX >> 20);
+				free(data);
+				fclose(file);
+				return NULL;
+			}
+			data = grown;
+		}
+		size_t got = fread(data + len, 1, cap - len, file);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	int read_error = ferror(file);
+	fclose(file);
+	if (read_error) {
+		diag_add(diags, path, 0, 0, "read: %s", strerror(EIO));
+		free(data);
+		return NULL;
+	}
+	struct policy_snapshot *snap = policy_load_buffer(path, data, len, diags);
+	free(data);
+	return snap;
+}
+
+extern const char default_policy_yaml[];
+extern const unsigned long default_policy_yaml_len;
+
+struct policy_snapshot *policy_load_default(struct diag_list *diags)
+{
+	return policy_load_buffer("<embedded default>", default_policy_yaml,
+				  default_policy_yaml_len, diags);
+}

@@ -1,0 +1,100 @@
+/*
+ * cuse.c - the CUSE front end: a character device /dev/NAME.
+ *
+ * Restricted ioctls (no CUSE_UNRESTRICTED_IOCTL): one round trip per call,
+ * and the kernel itself answers EFAULT for a bad pointer.  The node is made
+ * by devtmpfs (or udev) when the kernel accepts our CUSE_INIT reply; we wait
+ * for it with a deadline, set its mode as the driver did (0600 by default),
+ * and only then report readiness.  CUSE cannot hand out new fds or mmap, so
+ * nothing here tries.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cuse_lowlevel.h>
+
+#include "front.h"
+
+#define NODE_WAIT_MS 5000
+
+static void cuse_open(fuse_req_t req, struct fuse_file_info *fi)
+{
+	front_open(req, fi);
+}
+
+static void cuse_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi,
+		       unsigned int flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	front_ioctl(req, (unsigned int)cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
+}
+
+static void node_path(const struct front_options *options, char *path, size_t size)
+{
+	snprintf(path, size, "/dev/%s", options->name);
+}
+
+/* Called by libfuse once the kernel has accepted CUSE_INIT. */
+static void cuse_init_done(void *userdata)
+{
+	const struct front_options *options = userdata;
+	char path[128];
+	struct stat st;
+	node_path(options, path, sizeof(path));
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	int waited_ms = 0;
+	while (stat(path, &st) != 0) {
+		if (waited_ms >= NODE_WAIT_MS) {
+			emu_log("start: %s did not appear within %d ms (is devtmpfs or udev "
+				"running?)",
+				path, NODE_WAIT_MS);
+			return; /* no readiness: the caller's deadline reports it */
+		}
+		nanosleep(&tick, NULL);
+		waited_ms += 10;
+	}
+	if (chmod(path, options->mode) != 0)
+		emu_log("start: chmod %04o %s: %s", options->mode, path, strerror(errno));
+	front_ready(options, "cuse", path);
+}
+
+static const struct cuse_lowlevel_ops cuse_ops = {
+	.init_done = cuse_init_done,
+	.open = cuse_open,
+	.release = front_release,
+	.ioctl = cuse_ioctl,
+};
+
+int front_cuse_run(const struct front_options *options)
+{
+	if (access("/dev/cuse", R_OK | W_OK) != 0) {
+		emu_log("--front cuse: /dev/cuse: %s; this kernel has no CUSE: load it with "
+			"`modprobe cuse` (CONFIG_CUSE), or use --front fuse",
+			strerror(errno));
+		return 1;
+	}
+	char devname[96];
+	snprintf(devname, sizeof(devname), "DEVNAME=%s", options->name);
+	const char *dev_info[] = {devname};
+	struct cuse_info info = {
+		.dev_info_argc = 1,
+		.dev_info_argv = dev_info,
+		.flags = 0, /* restricted ioctls: see the top of this file */
+	};
+	char arg0[] = "mshv-emu", fg[] = "-f";
+	char *argv[] = {arg0, fg, NULL};
+	int multithreaded;
+	struct fuse_session *session =
+		cuse_lowlevel_setup(2, argv, &info, &cuse_ops, &multithreaded, (void *)options);
+	if (!session) {
+		emu_log("--front cuse: could not register /dev/%s with CUSE (see above)",
+			options->name);
+		return 1;
+	}
+	int rc = front_loop(session, options);
+	cuse_lowlevel_teardown(session);
+	return rc;
+}

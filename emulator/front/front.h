@@ -1,0 +1,45 @@
+/*
+ * front.h - what the CUSE and FUSE front ends share: one request becomes
+ * one core call and one reply.  The front ends differ only in how the
+ * node comes to exist.
+ */
+#ifndef MSHV_EMU_FRONT_H
+#define MSHV_EMU_FRONT_H
+
+#include <stdbool.h>
+
+#include <fuse_lowlevel.h>
+
+#include "core.h"
+
+struct front_options {
+	struct emu_core *core;
+	const char *name;	/* device (CUSE) or file (FUSE) name */
+	unsigned mode;		/* node mode, e.g. 0600 */
+	const char *mountpoint; /* FUSE only */
+	int ready_fd;		/* -1: none */
+	unsigned max_threads;
+};
+
+/* front_cuse_run / front_fuse_run - serve until SIGTERM/SIGINT.  Return 0, or
+ * 1 after printing why the front end could not start. */
+int front_cuse_run(const struct front_options *options);
+int front_fuse_run(const struct front_options *options);
+
+/* Request handlers shared by both front ends (the fuse_req's userdata is the
+ * struct front_options).  They reply to REQ. */
+void front_open(fuse_req_t req, struct fuse_file_info *fi);
+void front_release(fuse_req_t req, struct fuse_file_info *fi);
+void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+		 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
+
+/* front_ready - the node at PATH exists: log the start line and signal
+ * readiness on options->ready_fd (a line "ready PATH\n", then close). */
+void front_ready(const struct front_options *options, const char *front, const char *path);
+
+/* front_loop - the multithreaded loop shared by both front ends. */
+int front_loop(struct fuse_session *session, const struct front_options *options);
+
+__attribute__((format(printf, 1, 2))) void emu_log(const char *fmt, ...);
+
+#endif

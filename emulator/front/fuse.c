@@ -1,0 +1,153 @@
+/*
+ * fuse.c - the FUSE front end: a directory holding one file, DIR/NAME, that
+ * answers the same ioctls as the CUSE device.  For kernels without CUSE;
+ * bind-mount the file over /dev/mshv in a private mount namespace to make a
+ * VMM find it where it expects.
+ *
+ * FUSE serves ioctls on regular files in restricted mode only, which is the
+ * mode we want anyway.  Permissions follow the policy's node mode: as root
+ * the filesystem is mounted allow_other,default_permissions so the kernel
+ * checks the mode bits like it would for /dev/mshv.  Nothing here is
+ * writable, readable or listable beyond the one file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "front.h"
+
+#define NODE_INO 2
+
+static void attr_of(const struct front_options *options, fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	if (ino == FUSE_ROOT_ID) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | options->mode;
+		st->st_nlink = 1;
+	}
+}
+
+static void fuse_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	const struct front_options *options = fuse_req_userdata(req);
+	if (parent != FUSE_ROOT_ID || strcmp(name, options->name)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct fuse_entry_param entry = {
+		.ino = NODE_INO, .attr_timeout = 3600, .entry_timeout = 3600};
+	attr_of(options, NODE_INO, &entry.attr);
+	fuse_reply_entry(req, &entry);
+}
+
+static void fuse_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct front_options *options = fuse_req_userdata(req);
+	struct stat st;
+	if (ino != FUSE_ROOT_ID && ino != NODE_INO) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	attr_of(options, ino, &st);
+	fuse_reply_attr(req, &st, 3600);
+}
+
+static void fuse_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+			 struct fuse_file_info *fi)
+{
+	const struct front_options *options = fuse_req_userdata(req);
+	const char *names[] = {".", "..", options->name};
+	const fuse_ino_t inos[] = {FUSE_ROOT_ID, FUSE_ROOT_ID, NODE_INO};
+	char buf[512];
+	size_t used = 0;
+	for (off_t i = offset; i < 3; i++) {
+		struct stat st;
+		attr_of(options, inos[i], &st);
+		size_t need = fuse_add_direntry(req, buf + used, sizeof(buf) - used, names[i], &st,
+						i + 1);
+		if (used + need > sizeof(buf) || used + need > size)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino != NODE_INO) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	front_open(req, fi);
+}
+
+static void fuse_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	front_release(req, fi);
+}
+
+static void fuse_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		       struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		       size_t in_bufsz, size_t out_bufsz)
+{
+	front_ioctl(req, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
+}
+
+static const struct fuse_lowlevel_ops fuse_ops = {
+	.lookup = fuse_lookup,
+	.getattr = fuse_getattr,
+	.readdir = fuse_readdir,
+	.open = fuse_open,
+	.release = fuse_release,
+	.ioctl = fuse_ioctl,
+};
+
+int front_fuse_run(const struct front_options *options)
+{
+	if (mkdir(options->mountpoint, 0755) != 0 && errno != EEXIST) {
+		emu_log("--mountpoint %s: %s", options->mountpoint, strerror(errno));
+		return 1;
+	}
+	char arg0[] = "mshv-emu", dash_o[] = "-o";
+	char opts_root[] = "fsname=mshv-emu,subtype=mshv-emu,allow_other,default_permissions";
+	char opts_user[] = "fsname=mshv-emu,subtype=mshv-emu,default_permissions";
+	char *argv[] = {arg0, dash_o, getuid() == 0 ? opts_root : opts_user, NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct fuse_session *session =
+		fuse_session_new(&args, &fuse_ops, sizeof(fuse_ops), (void *)options);
+	fuse_opt_free_args(&args);
+	if (!session) {
+		emu_log("--front fuse: could not create a FUSE session (see above)");
+		return 1;
+	}
+	int rc = 1;
+	if (fuse_set_signal_handlers(session) != 0) {
+		emu_log("--front fuse: could not install signal handlers");
+		goto out_destroy;
+	}
+	if (fuse_session_mount(session, options->mountpoint) != 0) {
+		emu_log("--front fuse: could not mount on %s (is /dev/fuse there, and the "
+			"directory not already a mountpoint?)",
+			options->mountpoint);
+		goto out_signals;
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", options->mountpoint, options->name);
+	/* The mount exists once fuse_session_mount returns: the file is there. */
+	front_ready(options, "fuse", path);
+	rc = front_loop(session, options);
+	fuse_session_unmount(session);
+out_signals:
+	fuse_remove_signal_handlers(session);
+out_destroy:
+	fuse_session_destroy(session);
+	return rc;
+}

@@ -1,0 +1,307 @@
+/*
+ * main.c - the mshv-emu daemon: options, policy loading, SIGHUP reload,
+ * picking a front end, shutdown.
+ *
+ * Start-up order matters (STYLE.md): parse options, load the policy (fail
+ * fast, before anything is created), block SIGHUP and give it a handler of
+ * our own before libfuse sets up (libfuse only installs its teardown
+ * handlers where the disposition is still the default, and would otherwise
+ * exit on SIGHUP), start the reload thread, then hand over to a front end,
+ * which signals readiness once the node exists.  It never daemonizes: run
+ * it under a supervisor, or with & and --ready-fd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "front/front.h"
+
+#define DEFAULT_MOUNTPOINT "/run/mshv-emu"
+
+enum front_kind {
+	FRONT_AUTO,
+	FRONT_CUSE,
+	FRONT_FUSE
+};
+
+struct daemon_options {
+	const char *policy_path; /* NULL: the embedded default */
+	enum front_kind front;
+	const char *name;
+	const char *mountpoint;
+	int ready_fd;
+};
+
+static const char usage_text[] =
+	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
+	"                [--mountpoint DIR] [--ready-fd N]\n"
+	"       mshv-emu --check FILE...\n"
+	"       mshv-emu --help | --version\n";
+
+static const char help_text[] =
+	"\n"
+	"Serves /dev/mshv from userspace, answering from a capability policy.\n"
+	"  --policy FILE     policy to serve (default: the embedded default policy)\n"
+	"  --front KIND      cuse: a character device /dev/NAME (needs /dev/cuse);\n"
+	"                    fuse: a file DIR/NAME on a FUSE mount;\n"
+	"                    auto (default): cuse when /dev/cuse exists, else fuse\n"
+	"  --name NAME       device or file name (default: the policy's device.name)\n"
+	"  --mountpoint DIR  FUSE front: where to mount (default " DEFAULT_MOUNTPOINT ")\n"
+	"  --ready-fd N      write \"ready PATH\\n\" to fd N once the node exists, then close it\n"
+	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
+	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
+	"SIGTERM and SIGINT stop cleanly.\n";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "mshv-emu: ");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage_text);
+	return 2;
+}
+
+static int check_policies(int count, char **paths)
+{
+	int failed = 0;
+	for (int i = 0; i < count; i++) {
+		struct diag_list diags = {0};
+		struct policy_snapshot *snap = policy_load_file(paths[i], &diags);
+		diag_print(&diags, stderr);
+		if (snap)
+			printf("%s: ok (profile %s, %u capabilities, %u ioctls, %s)\n", paths[i],
+			       profile_get(snap->profile)->name, snap->cap_count, snap->ioctl_count,
+			       snap->digest);
+		else
+			failed = 1;
+		policy_free(snap);
+		diag_free(&diags);
+	}
+	return failed;
+}
+
+static struct policy_snapshot *load_policy(const char *path)
+{
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap =
+		path ? policy_load_file(path, &diags) : policy_load_default(&diags);
+	diag_print(&diags, stderr);
+	diag_free(&diags);
+	return snap;
+}
+
+/* ---- reload on SIGHUP, in a thread of its own (parsing is no signal-handler work) ---- */
+
+struct reloader {
+	struct emu_core *core;
+	const char *policy_path;
+	pthread_t thread;
+	volatile sig_atomic_t stopping;
+};
+
+static void sighup_noop(int sig)
+{
+	(void)sig;
+}
+
+static void reload_once(struct reloader *reloader)
+{
+	struct core_identity before;
+	core_identity(reloader->core, &before);
+	if (!reloader->policy_path) {
+		emu_log("reload: serving the embedded default (no --policy): nothing to reload");
+		return;
+	}
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap = policy_load_file(reloader->policy_path, &diags);
+	if (!snap) {
+		char line[1024];
+		for (size_t i = 0; i < diags.count; i++) {
+			diag_format(&diags.items[i], line, sizeof(line));
+			emu_log("reload: %s", line);
+		}
+		emu_log("reload: %s rejected; still serving generation %llu (%s)",
+			reloader->policy_path, (unsigned long long)before.generation,
+			before.digest);
+		diag_free(&diags);
+		return;
+	}
+	diag_free(&diags);
+	char digest[sizeof(snap->digest)];
+	memcpy(digest, snap->digest, sizeof(digest));
+	bool renamed = strcmp(snap->device_name, before.device_name) ||
+		       snap->device_mode != before.device_mode;
+	uint64_t generation = core_publish(reloader->core, snap);
+	emu_log("reload: serving %s as generation %llu (%s)", reloader->policy_path,
+		(unsigned long long)generation, digest);
+	if (renamed)
+		emu_log("reload: device name and mode take effect at the next start");
+}
+
+static void *reload_thread(void *arg)
+{
+	struct reloader *reloader = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (reloader->stopping)
+			return NULL;
+		reload_once(reloader);
+	}
+}
+
+/* ---- options ---- */
+
+/* parse_options - fill OPTIONS.  Returns -1 to go on serving, or the exit
+ * code when the work is done (--help, --check) or the command line is wrong. */
+static int parse_options(int argc, char **argv, struct daemon_options *options)
+{
+	enum {
+		OPT_CHECK = 256,
+		OPT_VERSION
+	};
+	static const struct option longopts[] = {
+		{"policy", required_argument, NULL, 'p'},
+		{"front", required_argument, NULL, 'f'},
+		{"name", required_argument, NULL, 'n'},
+		{"mountpoint", required_argument, NULL, 'm'},
+		{"ready-fd", required_argument, NULL, 'r'},
+		{"check", no_argument, NULL, OPT_CHECK},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	*options = (struct daemon_options){
+		.front = FRONT_AUTO, .ready_fd = -1, .mountpoint = DEFAULT_MOUNTPOINT};
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		char *end;
+		switch (opt) {
+		case 'p':
+			options->policy_path = optarg;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "cuse"))
+				options->front = FRONT_CUSE;
+			else if (!strcmp(optarg, "fuse"))
+				options->front = FRONT_FUSE;
+			else if (!strcmp(optarg, "auto"))
+				options->front = FRONT_AUTO;
+			else
+				return usage_error("--front %s: expected cuse, fuse or auto",
+						   optarg);
+			break;
+		case 'n':
+			if (!policy_device_name_ok(optarg))
+				return usage_error(
+					"--name %s: use letters, digits, '_', '-' or '.'", optarg);
+			options->name = optarg;
+			break;
+		case 'm':
+			options->mountpoint = optarg;
+			break;
+		case 'r':
+			errno = 0;
+			long fd = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || fd < 0 || fd > INT32_MAX)
+				return usage_error(
+					"--ready-fd %s: expected a file descriptor number", optarg);
+			options->ready_fd = (int)fd;
+			break;
+		case OPT_CHECK:
+			if (optind >= argc)
+				return usage_error("--check needs %s", "FILE...");
+			return check_policies(argc - optind, argv + optind);
+		case 'h':
+			printf("%s%s", usage_text, help_text);
+			return 0;
+		case OPT_VERSION:
+			printf("mshv-emu %s\n", MSHV_EMU_VERSION);
+			return 0;
+		default:
+			if (optopt && optopt < 256)
+				return usage_error("unknown option -%c", optopt);
+			return usage_error("unknown or incomplete option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument %s", argv[optind]);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_options options;
+	int exit_code = parse_options(argc, argv, &options);
+	if (exit_code >= 0)
+		return exit_code;
+
+	struct policy_snapshot *snap = load_policy(options.policy_path);
+	if (!snap) {
+		fprintf(stderr, "mshv-emu: %s: not serving an invalid policy\n",
+			options.policy_path ? options.policy_path : "<embedded default>");
+		return 1;
+	}
+	if (options.ready_fd >= 0 && fcntl(options.ready_fd, F_GETFD) < 0) {
+		fprintf(stderr, "mshv-emu: --ready-fd %d: not an open file descriptor\n",
+			options.ready_fd);
+		policy_free(snap);
+		return 1;
+	}
+	char name[POLICY_NAME_MAX];
+	snprintf(name, sizeof(name), "%s", options.name ? options.name : snap->device_name);
+	unsigned mode = snap->device_mode;
+
+	/* SIGHUP: blocked in every thread (they inherit this mask) and taken by
+	 * sigwait in the reload thread; the no-op handler keeps libfuse's hands off. */
+	struct sigaction hup = {.sa_handler = sighup_noop};
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGHUP, &hup, NULL);
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+
+	struct emu_core core;
+	core_init(&core, snap);
+	struct reloader reloader = {.core = &core, .policy_path = options.policy_path};
+	if (pthread_create(&reloader.thread, NULL, reload_thread, &reloader) != 0) {
+		fprintf(stderr, "mshv-emu: start: cannot create the reload thread\n");
+		core_fini(&core);
+		return 1;
+	}
+
+	struct front_options front = {
+		.core = &core,
+		.name = name,
+		.mode = mode,
+		.mountpoint = options.mountpoint,
+		.ready_fd = options.ready_fd,
+		.max_threads = 16,
+	};
+	enum front_kind kind = options.front;
+	if (kind == FRONT_AUTO)
+		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
+	int rc = kind == FRONT_CUSE ? front_cuse_run(&front) : front_fuse_run(&front);
+
+	reloader.stopping = 1;
+	pthread_kill(reloader.thread, SIGHUP);
+	pthread_join(reloader.thread, NULL);
+	core_fini(&core);
+	emu_log("stopped");
+	return rc;
+}
