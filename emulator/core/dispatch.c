@@ -120,6 +120,9 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 		result = -snap->refusal[EMU_REFUSAL_UNVERSIONED];
 	else if (!entry)
 		result = -snap->refusal[EMU_REFUSAL_UNKNOWN_IOCTL];
+	/* Every handler of the real drivers copies its argument first. */
+	else if ((_IOC_DIR(call->cmd) & _IOC_WRITE) && call->in_size < _IOC_SIZE(call->cmd))
+		result = -EFAULT;
 	else
 		result = handlers[entry->op](snap, entry, session, call);
 	urcu_bp_read_unlock();

@@ -399,7 +399,7 @@ static void build_versions(struct loader *ld, const struct raw_policy *raw,
 	if (!desc->versioned) {
 		if (doc_has(ld, "versions"))
 			load_error(ld, "versions",
-				   "profile %s has no REQUEST_VERSION; remove this key",
+				   "profile %s has no MSHV_REQUEST_VERSION; remove this key",
 				   desc->name);
 		return;
 	}
@@ -454,7 +454,7 @@ static uint64_t cap_version_mask(struct loader *ld, const struct raw_cap *cap, u
 							    : (1ull << snap->version_count) - 1)
 			       : ~0ull;
 	if (!desc->versioned) {
-		load_error(ld, path, "profile %s has no REQUEST_VERSION; remove this key",
+		load_error(ld, path, "profile %s has no MSHV_REQUEST_VERSION; remove this key",
 			   desc->name);
 		return 0;
 	}
@@ -491,7 +491,7 @@ static void build_caps(struct loader *ld, const struct raw_policy *raw,
 	if (!desc->cmd[EMU_OP_CHECK_EXTENSION]) {
 		if (doc_has(ld, "capabilities"))
 			load_error(ld, "capabilities",
-				   "profile %s has no CHECK_EXTENSION; remove this key",
+				   "profile %s has no MSHV_CHECK_EXTENSION; remove this key",
 				   desc->name);
 		return;
 	}

@@ -1,0 +1,561 @@
+/*
+ * test_live.c - the real daemon through the real kernel.
+ *
+ * Each test starts mshv-emu on the front end named by MSHV_EMU_FRONT (fuse
+ * here; cuse where /dev/cuse exists, which is what tests/vm arranges), waits
+ * for its --ready-fd line with a deadline, talks to the node with plain
+ * open/ioctl/close from this process and from children, and stops it by its
+ * pid.  Names and directories are unique per run.  The daemon's log is
+ * printed when a test fails.
+ *
+ * It depends only on uapi/ and libc, like any client: the VM runner copies
+ * it into a busybox initramfs as it is.
+ *
+ * Environment: MSHV_EMU_FRONT (fuse|cuse), MSHV_EMU_BIN, MSHV_EMU_PROBE,
+ * MSHV_EMU_POLICIES (the policies/ directory).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "abi_table.h"
+
+#define READY_DEADLINE_MS 10000
+#define STOP_DEADLINE_MS  10000
+
+struct daemon {
+	pid_t pid;
+	char dir[128];	/* per-test scratch: mountpoint, policy copy, log */
+	char node[256]; /* from the ready line */
+	char log[192];
+	char name[64];
+};
+
+static struct daemon daemon_under_test;
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *value = getenv(name);
+	return value && *value ? value : fallback;
+}
+
+static bool front_is_cuse(void)
+{
+	return !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "cuse");
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void print_log(const struct daemon *d)
+{
+	char line[1024];
+	FILE *log = fopen(d->log, "r");
+	if (!log)
+		return;
+	fprintf(stderr, "---- mshv-emu log (%s) ----\n", d->log);
+	while (fgets(line, sizeof(line), log))
+		fputs(line, stderr);
+	fprintf(stderr, "---- end of log ----\n");
+	fclose(log);
+}
+
+/* Wait until the log holds TEXT, or the deadline passes. */
+static bool log_wait_for(const struct daemon *d, const char *text, int deadline_ms)
+{
+	long end = now_ms() + deadline_ms;
+	char buf[16384];
+	do {
+		FILE *log = fopen(d->log, "r");
+		if (log) {
+			size_t got = fread(buf, 1, sizeof(buf) - 1, log);
+			buf[got] = '\0';
+			fclose(log);
+			if (strstr(buf, text))
+				return true;
+		}
+		poll(NULL, 0, 20);
+	} while (now_ms() < end);
+	return false;
+}
+
+static void policy_path(const char *file, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", env_or("MSHV_EMU_POLICIES", "policies"), file);
+}
+
+/* Start the daemon serving POLICY (a path; NULL for the embedded default). */
+static void daemon_start(struct daemon *d, const char *policy)
+{
+	static unsigned serial;
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/mshv-live-XXXXXX");
+	cr_assert_not_null(mkdtemp(d->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->name, sizeof(d->name), "mshv-t%d-%u", (int)getpid(), serial++);
+	char mountpoint[192];
+	snprintf(mountpoint, sizeof(mountpoint), "%s/mnt", d->dir);
+
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	d->pid = fork();
+	cr_assert_geq(d->pid, 0);
+	if (d->pid == 0) {
+		int log = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(log, STDOUT_FILENO);
+		dup2(log, STDERR_FILENO);
+		close(ready[0]);
+		char fd_arg[16];
+		snprintf(fd_arg, sizeof(fd_arg), "%d", ready[1]);
+		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
+		const char *argv[16] = {bin,	    "--front",	  front_is_cuse() ? "cuse" : "fuse",
+					"--name",   d->name,	  "--mountpoint",
+					mountpoint, "--ready-fd", fd_arg};
+		int argc = 9;
+		if (policy) {
+			argv[argc++] = "--policy";
+			argv[argc++] = policy;
+		}
+		execvp(bin, (char **)argv);
+		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	close(ready[1]);
+	/* Readiness is the daemon's word, read with a deadline: never a guess. */
+	char line[512] = "";
+	size_t used = 0;
+	long end = now_ms() + READY_DEADLINE_MS;
+	while (!strchr(line, '\n')) {
+		long left = end - now_ms();
+		struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t got = read(ready[0], line + used, sizeof(line) - 1 - used);
+		if (got <= 0)
+			break;
+		used += (size_t)got;
+		line[used] = '\0';
+	}
+	close(ready[0]);
+	if (strncmp(line, "ready ", 6) || !strchr(line, '\n')) {
+		print_log(d);
+		cr_assert_fail("mshv-emu did not report readiness within %d ms (got \"%s\")",
+			       READY_DEADLINE_MS, line);
+	}
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(d->node, sizeof(d->node), "%s", line + 6);
+}
+
+static int daemon_stop(struct daemon *d)
+{
+	int status = -1;
+	if (d->pid <= 0)
+		return status;
+	kill(d->pid, SIGTERM);
+	long end = now_ms() + STOP_DEADLINE_MS;
+	while (waitpid(d->pid, &status, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, &status, 0);
+			print_log(d);
+			cr_expect_fail("mshv-emu did not stop within %d ms of SIGTERM",
+				       STOP_DEADLINE_MS);
+			break;
+		}
+		poll(NULL, 0, 10);
+	}
+	d->pid = 0;
+	return status;
+}
+
+static void teardown(void)
+{
+	struct daemon *d = &daemon_under_test;
+	int status = daemon_stop(d);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "mshv-emu did not exit cleanly on SIGTERM (status 0x%x)", status);
+	/* criterion's fini cannot tell a failed test from a passed one: the log is
+	 * short, so it is always printed (ctest shows it only on failure). */
+	print_log(d);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", d->dir);
+}
+
+/* ---- one ioctl the way a VMM makes it ---- */
+
+static int do_ioctl(int fd, uint32_t cmd, enum abi_arg arg, uint32_t value)
+{
+	uint32_t u32 = value;
+	struct mshv_create_partition partition = {0};
+	char byte = 0;
+	void *ptr;
+	switch (arg) {
+	case ARG_U32:
+		ptr = &u32;
+		break;
+	case ARG_BAD_PTR:
+		ptr = (void *)16; /* unmapped */
+		break;
+	case ARG_PARTITION:
+		ptr = &partition;
+		break;
+	case ARG_BYTE:
+		ptr = &byte;
+		break;
+	default:
+		ptr = (void *)(uintptr_t)value;
+		break;
+	}
+	int result = ioctl(fd, cmd, ptr);
+	return result < 0 ? -errno : result;
+}
+
+static int open_node(const struct daemon *d)
+{
+	int fd = open(d->node, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		print_log(d);
+		cr_assert_fail("open %s: %s", d->node, strerror(errno));
+	}
+	return fd;
+}
+
+/* Run every case of the ABI table for POLICY, each on a fresh fd. */
+static void run_table(const char *policy)
+{
+	char path[512];
+	unsigned cases = 0;
+	policy_path(policy, path, sizeof(path));
+	daemon_start(&daemon_under_test, path);
+	for (size_t c = 0; c < ABI_CASE_COUNT; c++) {
+		const struct abi_case *abi = &abi_cases[c];
+		if (strcmp(abi->policy, policy))
+			continue;
+		cases++;
+		int fd = open_node(&daemon_under_test);
+		for (unsigned i = 0; i < ABI_MAX_STEPS && abi->steps[i].cmd; i++) {
+			const struct abi_step *step = &abi->steps[i];
+			int got = do_ioctl(fd, step->cmd, step->arg, step->value);
+			cr_expect_eq(got, step->expect,
+				     "%s: %s: step %u (cmd 0x%08X, arg %u): got %d, want %d",
+				     policy, abi->name, i + 1, step->cmd, step->value, got,
+				     step->expect);
+		}
+		close(fd);
+	}
+	cr_assert_gt(cases, 0, "no ABI case for %s", policy);
+}
+
+TestSuite(live, .fini = teardown, .timeout = 120);
+
+Test(live, rfc_2020)
+{
+	run_table("rfc-2020.yaml");
+}
+Test(live, rfc_2021_v1)
+{
+	run_table("rfc-2021-v1.yaml");
+}
+Test(live, rfc_2021)
+{
+	run_table("rfc-2021.yaml");
+}
+Test(live, vtl)
+{
+	run_table("vtl.yaml");
+}
+Test(live, root_6_15)
+{
+	run_table("root-6.15.yaml");
+}
+Test(live, negotiated_default)
+{
+	run_table("default.yaml");
+}
+Test(live, backport)
+{
+	run_table("backport.yaml");
+}
+Test(live, unstable_core)
+{
+	run_table("unstable-core.yaml");
+}
+Test(live, no_negotiation)
+{
+	run_table("no-negotiation.yaml");
+}
+
+Test(live, embedded_default_serves_with_mode_0600)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	struct stat st;
+	cr_assert_eq(stat(d->node, &st), 0, "stat %s: %s", d->node, strerror(errno));
+	cr_expect_eq(st.st_mode & 07777, 0600, "node mode %04o", st.st_mode & 07777);
+	cr_expect(front_is_cuse() ? S_ISCHR(st.st_mode) : S_ISREG(st.st_mode));
+	int fd = open_node(d);
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 0), -MSHV_ENOTSUPP, "errno 524 reaches the caller");
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 1), 0);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, MSHV_CAP_REGISTER_PAGE), 1);
+	close(fd);
+	cr_expect(log_wait_for(d, "profile negotiated", 1000), "start line names the profile");
+	cr_expect(log_wait_for(d, "sha256:", 1000), "start line carries the digest");
+}
+
+/* ---- many clients at once ---- */
+
+static int client_rounds(const struct daemon *d, int rounds, uint32_t version)
+{
+	for (int r = 0; r < rounds; r++) {
+		int fd = open(d->node, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return 1;
+		int bad = do_ioctl(fd, CE_NEG, ARG_U32, 1) != -EBADFD ||
+			  do_ioctl(fd, RV, ARG_U32, 0) != -MSHV_ENOTSUPP ||
+			  do_ioctl(fd, RV, ARG_U32, version) != 0 ||
+			  do_ioctl(fd, CE_NEG, ARG_U32, MSHV_CAP_DR6_SHARED) !=
+				  (version == 2 ? 1 : -EOPNOTSUPP) ||
+			  do_ioctl(fd, RV, ARG_U32, version) != -EBADFD;
+		close(fd);
+		if (bad)
+			return 1;
+	}
+	return 0;
+}
+
+Test(live, concurrent_clients_keep_their_own_versions)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	enum {
+		CLIENTS = 6,
+		ROUNDS = 100
+	};
+	pid_t pids[CLIENTS];
+	for (int i = 0; i < CLIENTS; i++) {
+		pids[i] = fork();
+		cr_assert_geq(pids[i], 0);
+		if (pids[i] == 0)
+			_exit(client_rounds(d, ROUNDS, 1 + i % 2));
+	}
+	/* Many fds open at once in this process too, alternating versions. */
+	int fds[32];
+	for (int i = 0; i < 32; i++) {
+		fds[i] = open_node(d);
+		cr_expect_eq(do_ioctl(fds[i], RV, ARG_U32, 1 + i % 2), 0);
+	}
+	for (int i = 0; i < 32; i++) {
+		cr_expect_eq(do_ioctl(fds[i], CE_NEG, ARG_U32, MSHV_CAP_VTL_RETURN_ACTION),
+			     i % 2 ? 1 : -EOPNOTSUPP, "fd %d", i);
+		close(fds[i]);
+	}
+	for (int i = 0; i < CLIENTS; i++) {
+		int status;
+		waitpid(pids[i], &status, 0);
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "client %d saw a wrong answer (status 0x%x)", i, status);
+	}
+}
+
+Test(live, killed_clients_do_not_disturb_others)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	enum {
+		VICTIMS = 8
+	};
+	for (int i = 0; i < VICTIMS; i++) {
+		pid_t victim = fork();
+		cr_assert_geq(victim, 0);
+		if (victim == 0) {
+			client_rounds(d, 1000000, 1);
+			_exit(0);
+		}
+		/* Let it get going, then kill it wherever it is: mid-open, mid-ioctl. */
+		poll(NULL, 0, 5 + i * 3);
+		kill(victim, SIGKILL);
+		waitpid(victim, NULL, 0);
+		cr_expect_eq(client_rounds(d, 20, 2), 0, "a survivor saw a wrong answer");
+	}
+	int fd = open_node(d);
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 2), 0);
+	close(fd);
+}
+
+/* ---- reload ---- */
+
+static void write_policy(const char *path, int register_page_value)
+{
+	FILE *file = fopen(path, "w");
+	cr_assert_not_null(file);
+	fprintf(file,
+		"profile: negotiated\nversions: [1, 2]\ncapabilities:\n"
+		"  - {name: REGISTER_PAGE, id: 1, value: %d}\n",
+		register_page_value);
+	fclose(file);
+}
+
+/* Poll fresh answers until capability 1 reads WANT, within a deadline. */
+static bool wait_for_answer(const struct daemon *d, int want, int deadline_ms)
+{
+	long end = now_ms() + deadline_ms;
+	do {
+		int fd = open_node(d);
+		do_ioctl(fd, RV, ARG_U32, 1);
+		int got = do_ioctl(fd, CE_NEG, ARG_U32, 1);
+		close(fd);
+		if (got == want)
+			return true;
+		poll(NULL, 0, 20);
+	} while (now_ms() < end);
+	return false;
+}
+
+Test(live, sighup_reload_mid_run)
+{
+	struct daemon *d = &daemon_under_test;
+	char path[256];
+	snprintf(path, sizeof(path), "/tmp/mshv-reload-%d.yaml", (int)getpid());
+	write_policy(path, 5);
+	daemon_start(d, path);
+	int old_fd = open_node(d);
+	cr_assert_eq(do_ioctl(old_fd, RV, ARG_U32, 2), 0);
+	cr_expect_eq(do_ioctl(old_fd, CE_NEG, ARG_U32, 1), 5);
+
+	write_policy(path, 9);
+	kill(d->pid, SIGHUP);
+	cr_assert(wait_for_answer(d, 9, 5000), "the new policy did not serve within 5 s");
+	cr_expect(log_wait_for(d, "generation 2", 1000), "the reload logs its generation");
+	/* The open fd keeps version 2 and answers from the new policy. */
+	cr_expect_eq(do_ioctl(old_fd, CE_NEG, ARG_U32, 1), 9);
+	cr_expect_eq(do_ioctl(old_fd, RV, ARG_U32, 1), -EBADFD);
+
+	/* A broken file is rejected; the old policy keeps serving. */
+	FILE *file = fopen(path, "w");
+	fprintf(file, "profile: negotiated\nversions: [1, 2]\nbogus: 1\n");
+	fclose(file);
+	kill(d->pid, SIGHUP);
+	cr_assert(log_wait_for(d, "rejected", 5000), "the broken reload was not reported");
+	cr_expect(log_wait_for(d, ":3:1: error: unknown key `bogus`", 100),
+		  "the log carries FILE:LINE:COL");
+	cr_expect_eq(do_ioctl(old_fd, CE_NEG, ARG_U32, 1), 9);
+	cr_expect(wait_for_answer(d, 9, 100));
+	close(old_fd);
+	unlink(path);
+}
+
+/* ---- the command line ---- */
+
+static int run_command(const char *const argv[], char *output, size_t size)
+{
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t used = 0;
+	ssize_t got;
+	while (used + 1 < size && (got = read(pipefd[0], output + used, size - 1 - used)) > 0)
+		used += (size_t)got;
+	output[used] = '\0';
+	close(pipefd[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(cli, unknown_option_is_usage_error)
+{
+	char out[4096];
+	const char *argv[] = {env_or("MSHV_EMU_BIN", "mshv-emu"), "--bogus", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 2);
+	cr_expect(strstr(out, "unknown or incomplete option --bogus"), "%s", out);
+	cr_expect(strstr(out, "usage: mshv-emu"), "%s", out);
+}
+
+Test(cli, check_accepts_shipped_and_rejects_broken)
+{
+	char out[8192], good[512], bad[512];
+	policy_path("vtl.yaml", good, sizeof(good));
+	snprintf(bad, sizeof(bad), "/tmp/mshv-bad-%d.yaml", (int)getpid());
+	FILE *file = fopen(bad, "w");
+	fprintf(file, "profile: vtl\ncapabilities:\n  - {name: A, id: zero, value: 1}\n");
+	fclose(file);
+	const char *ok_argv[] = {env_or("MSHV_EMU_BIN", "mshv-emu"), "--check", good, NULL};
+	cr_expect_eq(run_command(ok_argv, out, sizeof(out)), 0, "%s", out);
+	const char *bad_argv[] = {env_or("MSHV_EMU_BIN", "mshv-emu"), "--check", good, bad, NULL};
+	cr_expect_eq(run_command(bad_argv, out, sizeof(out)), 1);
+	char want[600];
+	snprintf(want, sizeof(want), "%s:1:1: error: profile vtl answers MSHV_CREATE_VTL", bad);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	snprintf(want, sizeof(want), "%s:3:19: error: capabilities[0].id: `zero` is not a number",
+		 bad);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	unlink(bad);
+}
+
+Test(cli, cuse_front_without_cuse_names_the_module)
+{
+	if (access("/dev/cuse", F_OK) == 0)
+		cr_skip_test("/dev/cuse exists here");
+	char out[4096];
+	const char *argv[] = {env_or("MSHV_EMU_BIN", "mshv-emu"), "--front", "cuse", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1);
+	cr_expect(strstr(out, "modprobe cuse"), "%s", out);
+}
+
+Test(cli, probe_reports_the_default_policy_as_json, .fini = teardown)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	char out[16384];
+	const char *argv[] = {env_or("MSHV_EMU_PROBE", "mshv-probe"), "--device", d->node, "--json",
+			      NULL};
+	cr_assert_eq(run_command(argv, out, sizeof(out)), 0, "%s", out);
+	cr_expect(strstr(out, "{\"version\":1,\"accepted\":true}"), "%s", out);
+	cr_expect(strstr(out, "{\"version\":0,\"accepted\":false,\"errno\":524,"
+			      "\"errno_name\":\"ENOTSUPP\"}"),
+		  "%s", out);
+	cr_expect(strstr(out, "\"before_version\":{\"errno\":77,\"errno_name\":\"EBADFD\"}"), "%s",
+		  out);
+}
+
+int main(int argc, char *argv[])
+{
+	const char *device = front_is_cuse() ? "/dev/cuse" : "/dev/fuse";
+	if (access(device, R_OK | W_OK) != 0) {
+		printf("SKIP: %s is not usable here (%s); the %s front cannot be tested\n", device,
+		       strerror(errno), front_is_cuse() ? "cuse" : "fuse");
+		return 77;
+	}
+	struct criterion_test_set *tests = criterion_initialize();
+	int result = 0;
+	if (criterion_handle_args(argc, argv, true))
+		result = !criterion_run_all_tests(tests);
+	criterion_finalize(tests);
+	return result;
+}

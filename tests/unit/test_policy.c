@@ -1,0 +1,149 @@
+/*
+ * test_policy.c - the policy corpus: every shipped policy loads clean; every
+ * broken one under tests/policies/bad/ is rejected with exactly the
+ * diagnostics in its .err file (whole text, in order, FILE:LINE:COL).
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "core.h"
+
+static char *read_text(const char *path)
+{
+	FILE *file = fopen(path, "r");
+	cr_assert_not_null(file, "cannot open %s", path);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *mem = open_memstream(&text, &size);
+	char buf[4096];
+	size_t got;
+	while ((got = fread(buf, 1, sizeof(buf), file)) > 0)
+		fwrite(buf, 1, got, mem);
+	fclose(mem);
+	fclose(file);
+	return text;
+}
+
+static char *diagnostics_of(const char *path, struct policy_snapshot **snap_out)
+{
+	struct diag_list diags = {0};
+	*snap_out = policy_load_file(path, &diags);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *mem = open_memstream(&text, &size);
+	diag_print(&diags, mem);
+	fclose(mem);
+	diag_free(&diags);
+	return text;
+}
+
+/* Paths in diagnostics are as given: run from the source tree. */
+static void in_source_dir(void)
+{
+	cr_assert_eq(chdir(MSHV_EMU_SOURCE_DIR), 0);
+}
+
+Test(policy, every_shipped_policy_loads_clean, .init = in_source_dir)
+{
+	DIR *dir = opendir("policies");
+	cr_assert_not_null(dir);
+	unsigned count = 0;
+	struct dirent *entry;
+	while ((entry = readdir(dir))) {
+		if (!strstr(entry->d_name, ".yaml"))
+			continue;
+		char path[512];
+		struct policy_snapshot *snap;
+		snprintf(path, sizeof(path), "policies/%s", entry->d_name);
+		char *text = diagnostics_of(path, &snap);
+		cr_expect_not_null(snap, "%s rejected:\n%s", path, text);
+		cr_expect_str_empty(text, "%s has diagnostics:\n%s", path, text);
+		policy_free(snap);
+		free(text);
+		count++;
+	}
+	closedir(dir);
+	cr_expect_geq(count, 9, "only %u policies found", count);
+}
+
+Test(policy, broken_policies_give_their_whole_diagnostics, .init = in_source_dir)
+{
+	DIR *dir = opendir("tests/policies/bad");
+	cr_assert_not_null(dir);
+	unsigned count = 0;
+	struct dirent *entry;
+	while ((entry = readdir(dir))) {
+		size_t len = strlen(entry->d_name);
+		if (len < 6 || strcmp(entry->d_name + len - 5, ".yaml"))
+			continue;
+		char path[512], expected_path[512];
+		struct policy_snapshot *snap;
+		snprintf(path, sizeof(path), "tests/policies/bad/%s", entry->d_name);
+		snprintf(expected_path, sizeof(expected_path), "tests/policies/bad/%.*s.err",
+			 (int)(len - 5), entry->d_name);
+		char *got = diagnostics_of(path, &snap);
+		char *want = read_text(expected_path);
+		cr_expect_null(snap, "%s was accepted", path);
+		cr_expect_str_eq(got, want, "%s:\n--- got ---\n%s--- want ---\n%s", path, got,
+				 want);
+		policy_free(snap);
+		free(got);
+		free(want);
+		count++;
+	}
+	closedir(dir);
+	cr_expect_geq(count, 10, "only %u broken policies found", count);
+}
+
+Test(policy, missing_file_names_the_file, .init = in_source_dir)
+{
+	struct policy_snapshot *snap;
+	char *text = diagnostics_of("policies/no-such.yaml", &snap);
+	cr_expect_null(snap);
+	cr_expect_str_eq(text, "policies/no-such.yaml: error: open: No such file or directory\n");
+	free(text);
+}
+
+Test(policy, embedded_default_is_policies_default_yaml, .init = in_source_dir)
+{
+	struct diag_list diags = {0};
+	struct policy_snapshot *embedded = policy_load_default(&diags);
+	struct policy_snapshot *file = policy_load_file("policies/default.yaml", &diags);
+	cr_assert_not_null(embedded);
+	cr_assert_not_null(file);
+	cr_expect_str_eq(embedded->digest, file->digest);
+	cr_expect_str_eq(embedded->source, "<embedded default>");
+	cr_expect_eq(embedded->profile, EMU_PROFILE_NEGOTIATED);
+	cr_expect_str_eq(embedded->device_name, "mshv");
+	cr_expect_eq(embedded->device_mode, 0600);
+	policy_free(embedded);
+	policy_free(file);
+	diag_free(&diags);
+}
+
+Test(policy, large_policy_loads)
+{
+	/* 20,000 capabilities: names are checked for duplicates by hash, not by pairs. */
+	char *text = NULL;
+	size_t size = 0;
+	FILE *mem = open_memstream(&text, &size);
+	fprintf(mem, "profile: rfc-2021\ncapabilities:\n");
+	for (int id = 0; id < 20000; id++)
+		fprintf(mem, "  - {name: CAP_%d, id: %d, value: %d}\n", id, id * 3, id);
+	fclose(mem);
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap = policy_load_buffer("large.yaml", text, size, &diags);
+	cr_assert_not_null(snap);
+	cr_expect_eq(snap->cap_count, 20000);
+	cr_expect_eq(snap->cap_slots, 3 * 19999 + 1);
+	cr_expect_eq(snap->caps[3 * 1234].value, 1234);
+	cr_expect_eq(snap->caps[3 * 1234 + 1].version_mask, 0);
+	policy_free(snap);
+	diag_free(&diags);
+	free(text);
+}
