@@ -1,0 +1,60 @@
+# The two quick-start commands (README):
+#   make run    set up, build, start mshv-emu on its embedded default policy
+#               and print mshv-probe's report of it; Ctrl-C stops it.
+#   make check  set up, build, and run every test: unit and live, plain and
+#               under ASan+UBSan, then the live suite against the CUSE front
+#               in a VM.  .ci/run calls it.
+# CMake does the building; this file only strings the steps together.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PACKAGES := $(shell sed -e 's/\#.*//' .ci/packages)
+VM_TIMEOUT ?= 900
+
+.PHONY: setup build run check test test-asan test-vm clean
+
+# Install what is missing from .ci/packages (Debian 12, as root).
+setup:
+	@missing=$$(for p in $(PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: setup
+	cmake --preset release >/dev/null
+	cmake --build --preset release
+
+run: build
+	@tmp=$$(mktemp -d); trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	mkfifo "$$tmp/ready"; \
+	./build/bin/mshv-emu --ready-fd 3 3>"$$tmp/ready" & pid=$$!; \
+	if ! read -r -t 10 word node <"$$tmp/ready"; then echo "run: mshv-emu did not become ready in 10 s" >&2; exit 1; fi; \
+	./build/bin/mshv-probe --device "$$node"; \
+	echo; echo "run: $$node is served by mshv-emu (pid $$pid); Ctrl-C stops it"; \
+	wait $$pid
+
+test: setup
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug
+	ctest --preset debug
+
+test-asan: setup
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan
+	ctest --preset asan
+
+# The live suite against the CUSE front end, in Debian's cloud kernel under qemu.
+test-vm: test
+	tests/vm/run-vm.sh --build-dir build --timeout $(VM_TIMEOUT) \
+		--copy policies:/policies \
+		--env MSHV_EMU_FRONT=cuse --env MSHV_EMU_BIN=/bin/mshv-emu \
+		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_POLICIES=/policies \
+		-- /bin/test-live --jobs 1
+
+check: test test-asan test-vm
+	@echo "check: unit, live (fuse), ASan+UBSan and the CUSE VM run all passed"
+
+clean:
+	rm -rf build build-asan
