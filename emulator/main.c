@@ -266,6 +266,12 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "%s", options.name ? options.name : snap->device_name);
 	unsigned mode = snap->device_mode;
 
+	/* SIGTERM/SIGINT stop us even when started from a script that ignores
+	 * SIGINT (a shell's background job): libfuse installs its teardown
+	 * handlers only where the disposition is the default. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+
 	/* SIGHUP: blocked in every thread (they inherit this mask) and taken by
 	 * sigwait in the reload thread; the no-op handler keeps libfuse's hands off. */
 	struct sigaction hup = {.sa_handler = sighup_noop};
@@ -279,7 +285,15 @@ int main(int argc, char **argv)
 	struct emu_core core;
 	core_init(&core, snap);
 	struct reloader reloader = {.core = &core, .policy_path = options.policy_path};
-	if (pthread_create(&reloader.thread, NULL, reload_thread, &reloader) != 0) {
+	/* The reload thread starts with every signal blocked: a SIGTERM it
+	 * took would run libfuse's exit handler on a thread that wakes none of
+	 * the loop's, and the daemon would not stop.  It only sigwaits SIGHUP. */
+	sigset_t all, previous;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &previous);
+	int created = pthread_create(&reloader.thread, NULL, reload_thread, &reloader);
+	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	if (created != 0) {
 		fprintf(stderr, "mshv-emu: start: cannot create the reload thread\n");
 		core_fini(&core);
 		return 1;
