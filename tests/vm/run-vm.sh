@@ -15,7 +15,7 @@
 #   The console goes to stdout and to DIR/vm-cache/console.log.
 # What it does not do:
 #   - no network, no disk, no persistence: the guest root is a tmpfs, results must be printed;
-#   - no KVM (TCG only), no interactive use (guest stdin is empty);
+#   - no KVM (TCG only), no interactive use (guest stdin is /dev/null, TERM=dumb unless --env);
 #   - no isolation between two runs sharing one DIR (the initramfs is rebuilt in place).
 # Exit status: COMMAND's status, 1 if the guest timed out or died without reporting,
 # 2 on usage or setup errors.
@@ -51,21 +51,23 @@ log=$cache/console.log
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
-# --- kernel: versioned package behind the metapackage, downloaded and extracted once per version
+# --- kernel: the metapackage pins "linux-image-X (= VER)"; fetched and extracted once per VER.
+# apt-get update runs only if that cannot be resolved or fetched from the current lists.
 resolve_kernel() {
-    pkg=$(apt-cache depends "$META_PKG" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
-    [[ -n $pkg ]] && ver=$(apt-cache policy "$pkg" | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }') && [[ -n $ver ]]
+    read -r pkg ver < <(apt-cache show --no-all-versions "$META_PKG" 2>/dev/null |
+        sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*\) (= \([^)]*\)).*/\1 \2/p') && kdir=$cache/$pkg-$ver
 }
-resolve_kernel || { apt-get update -qq >&2 && resolve_kernel; } || die "cannot resolve $META_PKG with apt-cache"
-kdir=$cache/$pkg-$ver
-if [[ ! -e $kdir/.complete ]]; then
+fetch_kernel() {
     echo "run-vm: fetching $pkg $ver" >&2
     rm -rf "$kdir" "$cache"/*.deb
-    (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" >&2)
-    dpkg-deb -x "$cache/$pkg"_*.deb "$kdir"
-    rm -f "$cache/$pkg"_*.deb
-    touch "$kdir/.complete"
-fi
+    (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" >&2) &&
+        dpkg-deb -x "$cache/$pkg"_*.deb "$kdir" && rm -f "$cache/$pkg"_*.deb && touch "$kdir/.complete"
+}
+for attempt in 1 2; do
+    if resolve_kernel; then [[ -e $kdir/.complete ]] && break; fetch_kernel && break; fi
+    ((attempt == 1)) || die "cannot resolve or fetch the kernel behind $META_PKG"
+    apt-get update -qq >&2
+done
 kernels=("$kdir"/boot/vmlinuz-*)
 [[ -f ${kernels[0]} ]] || die "no vmlinuz in $pkg"
 
@@ -123,13 +125,17 @@ done
     cat <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp TERM=dumb
 mount -t devtmpfs devtmpfs /dev
 exec </dev/null >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/shm /dev/pts
-for d in /tmp /run /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
+# Fresh tmpfs mounts that keep what the initramfs put there (e.g. libraries under /tmp/...).
+mkdir /.t
+for d in /tmp /run /dev/shm; do
+    mount -t tmpfs tmpfs /.t && cp -a "$d/." /.t/ && mount --move /.t "$d" && chmod 1777 "$d"
+done
 mount -t devpts devpts /dev/pts
 EOF
     for m in ${modules[@]+"${modules[@]}"}; do echo "insmod /lib/modules-emu/$m.ko"; done
@@ -145,11 +151,13 @@ echo 'root:x:0:0:root:/tmp:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) >"$initrd"
 
-# --- boot
+# --- boot (qboot, when present, is faster than SeaBIOS and writes no escape codes)
+firmware=()
+[[ -f /usr/share/qemu/qboot.rom ]] && firmware=(-bios /usr/share/qemu/qboot.rom)
 rc=0
 timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 \
     -accel tcg -machine q35 -cpu max -m 1024 -smp 2 -nographic -no-reboot -nic none \
-    -kernel "${kernels[0]}" -initrd "$initrd" \
+    ${firmware[@]+"${firmware[@]}"} -kernel "${kernels[0]}" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" \
     </dev/null 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 
