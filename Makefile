@@ -1,9 +1,10 @@
 # The two quick-start commands (README):
 #   make run    set up, build, start mshv-emu on its embedded default policy
 #               and print mshv-probe's report of it; Ctrl-C stops it.
-#   make check  set up, build, and run every test: unit and live, plain and
-#               under ASan+UBSan, then the live suite against the CUSE front
-#               in a VM.  .ci/run calls it.
+#   make check  set up, build (release, so -O2-only warnings fail too), and
+#               run every test: unit and live, plain and under ASan+UBSan,
+#               then the live suite against the CUSE front in a VM.  .ci/run
+#               calls it.
 # CMake does the building; this file only strings the steps together.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -27,7 +28,7 @@ build: setup
 	cmake --build --preset release
 
 run: build
-	@tmp=$$(mktemp -d); trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	@tmp=$$(mktemp -d); trap 'kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; rm -rf "$$tmp"' EXIT; \
 	mkfifo "$$tmp/ready"; \
 	./build/bin/mshv-emu --ready-fd 3 3>"$$tmp/ready" & pid=$$!; \
 	if ! read -r -t 10 word node <"$$tmp/ready"; then echo "run: mshv-emu did not become ready in 10 s" >&2; exit 1; fi; \
@@ -53,8 +54,8 @@ test-vm: test
 		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_POLICIES=/policies \
 		-- /bin/test-live --jobs 1
 
-check: test test-asan test-vm
-	@echo "check: unit, live (fuse), ASan+UBSan and the CUSE VM run all passed"
+check: build test test-asan test-vm
+	@echo "check: release build, unit, live (fuse), ASan+UBSan and the CUSE VM run all passed"
 
 clean:
 	rm -rf build build-asan
