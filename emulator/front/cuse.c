@@ -64,6 +64,8 @@ static void cuse_init_done(void *userdata)
 static const struct cuse_lowlevel_ops cuse_ops = {
 	.init_done = cuse_init_done,
 	.open = cuse_open,
+	.read = front_read,
+	.write = front_write,
 	.release = front_release,
 	.ioctl = cuse_ioctl,
 };
@@ -74,6 +76,15 @@ int front_cuse_run(const struct front_options *options)
 		emu_log("--front cuse: /dev/cuse: %s; this kernel has no CUSE: load it with "
 			"`modprobe cuse` (CONFIG_CUSE), or use --front fuse",
 			strerror(errno));
+		return 1;
+	}
+	char path[128];
+	struct stat st;
+	node_path(options, path, sizeof(path));
+	if (stat(path, &st) == 0) {
+		emu_log("--front cuse: %s already exists (a real driver, or another mshv-emu?); "
+			"pick another name with --name",
+			path);
 		return 1;
 	}
 	char devname[96];

@@ -54,6 +54,17 @@ void front_release(fuse_req_t req, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* /dev/mshv has no read or write file operation: the kernel answers EINVAL. */
+void front_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EINVAL);
+}
+
+void front_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EINVAL);
+}
+
 void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
 		 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {

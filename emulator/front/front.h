@@ -30,6 +30,10 @@ int front_fuse_run(const struct front_options *options);
  * struct front_options).  They reply to REQ. */
 void front_open(fuse_req_t req, struct fuse_file_info *fi);
 void front_release(fuse_req_t req, struct fuse_file_info *fi);
+/* read and write: EINVAL, as for a character device without those ops. */
+void front_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
+void front_write(fuse_req_t req, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
 void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
 		 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 

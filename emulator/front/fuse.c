@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "front.h"
@@ -89,6 +92,18 @@ static void fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	front_open(req, fi);
 }
 
+static void fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	front_read(req, size, off, fi);
+}
+
+static void fuse_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	front_write(req, buf, size, off, fi);
+}
+
 static void fuse_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	front_release(req, fi);
@@ -106,12 +121,91 @@ static const struct fuse_lowlevel_ops fuse_ops = {
 	.getattr = fuse_getattr,
 	.readdir = fuse_readdir,
 	.open = fuse_open,
+	.read = fuse_read,
+	.write = fuse_write,
 	.release = fuse_release,
 	.ioctl = fuse_ioctl,
 };
 
+/* Is PATH (absolute) the mount point of a mshv-emu FUSE mount? */
+static bool mounted_by_us(const char *path)
+{
+	char line[8192], point[4096], fstype[64];
+	bool ours = false;
+	FILE *mountinfo = fopen("/proc/self/mountinfo", "r");
+	while (mountinfo && !ours && fgets(line, sizeof(line), mountinfo)) {
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE ..." */
+		const char *dash = strstr(line, " - ");
+		ours = sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && dash &&
+		       sscanf(dash, " - %63s", fstype) == 1 && !strcmp(point, path) &&
+		       !strcmp(fstype, "fuse.mshv-emu");
+	}
+	if (mountinfo)
+		fclose(mountinfo);
+	return ours;
+}
+
+/* MOUNTPOINT made absolute without touching it (it may be a dead mount). */
+static bool absolute_path(const char *mountpoint, char *out, size_t size)
+{
+	char *copy = strdup(mountpoint), parent[4096];
+	if (!copy)
+		return false;
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	if (slash)
+		*slash = '\0';
+	bool ok = realpath(slash ? (*copy ? copy : "/") : ".", parent) != NULL;
+	if (ok)
+		snprintf(out, size, "%s/%s", strcmp(parent, "/") ? parent : "", base);
+	free(copy);
+	return ok;
+}
+
+/*
+ * Another mshv-emu on MOUNTPOINT: refuse, since a second mount would stack
+ * on it and silently shadow it.  A dead one (its daemon was SIGKILLed, every
+ * access fails with ENOTCONN, and so would our mount): detach it.  A dead
+ * mount that is not ours: leave it, and say how to remove it.
+ */
+static int check_mountpoint(const char *mountpoint)
+{
+	char path[4096 + 256];
+	struct statvfs fs;
+	/* statfs always reaches the daemon; stat may be answered from the
+	 * kernel's attribute cache even after the daemon died. */
+	bool alive = statvfs(mountpoint, &fs) == 0;
+	if (!alive && errno != ENOTCONN)
+		return 0; /* missing, or an error that mkdir will report */
+	bool ours = absolute_path(mountpoint, path, sizeof(path)) && mounted_by_us(path);
+	if (alive && ours) {
+		emu_log("--mountpoint %s: already served by a running mshv-emu; stop it, or "
+			"pick another --mountpoint",
+			mountpoint);
+		return -1;
+	}
+	if (alive)
+		return 0;
+	if (!ours) {
+		emu_log("--mountpoint %s: Transport endpoint is not connected, and it is not a "
+			"mount of mshv-emu's; unmount it first (fusermount3 -u -z %s)",
+			mountpoint, mountpoint);
+		return -1;
+	}
+	if (umount2(path, MNT_DETACH) != 0) {
+		emu_log("--mountpoint %s: a dead mshv-emu mount is in the way and cannot be "
+			"detached (%s); run fusermount3 -u -z %s",
+			mountpoint, strerror(errno), mountpoint);
+		return -1;
+	}
+	emu_log("--mountpoint %s: detached the dead mount of a previous mshv-emu", mountpoint);
+	return 0;
+}
+
 int front_fuse_run(const struct front_options *options)
 {
+	if (check_mountpoint(options->mountpoint) != 0)
+		return 1;
 	if (mkdir(options->mountpoint, 0755) != 0 && errno != EEXIST) {
 		emu_log("--mountpoint %s: %s", options->mountpoint, strerror(errno));
 		return 1;

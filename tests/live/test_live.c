@@ -105,34 +105,28 @@ static void policy_path(const char *file, char *out, size_t size)
 	snprintf(out, size, "%s/%s", env_or("MSHV_EMU_POLICIES", "policies"), file);
 }
 
-/* Start the daemon serving POLICY (a path; NULL for the embedded default). */
-static void daemon_start(struct daemon *d, const char *policy)
+/* Launch mshv-emu on D's name and directory; its stdout/stderr go to D's log. */
+static pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 {
-	static unsigned serial;
-	memset(d, 0, sizeof(*d));
-	snprintf(d->dir, sizeof(d->dir), "/tmp/mshv-live-XXXXXX");
-	cr_assert_not_null(mkdtemp(d->dir), "mkdtemp: %s", strerror(errno));
-	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
-	snprintf(d->name, sizeof(d->name), "mshv-t%d-%u", (int)getpid(), serial++);
 	char mountpoint[96];
 	mountpoint_of(d, mountpoint, sizeof(mountpoint));
-
-	int ready[2];
-	cr_assert_eq(pipe(ready), 0);
-	d->pid = fork();
-	cr_assert_geq(d->pid, 0);
-	if (d->pid == 0) {
-		int log = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(log, STDOUT_FILENO);
 		dup2(log, STDERR_FILENO);
-		close(ready[0]);
 		char fd_arg[16];
-		snprintf(fd_arg, sizeof(fd_arg), "%d", ready[1]);
+		snprintf(fd_arg, sizeof(fd_arg), "%d", ready_fd);
 		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
-		const char *argv[16] = {bin,	    "--front",	  front_is_cuse() ? "cuse" : "fuse",
-					"--name",   d->name,	  "--mountpoint",
-					mountpoint, "--ready-fd", fd_arg};
-		int argc = 9;
+		const char *argv[16] = {bin,	   "--front", front_is_cuse() ? "cuse" : "fuse",
+					"--name",  d->name,   "--mountpoint",
+					mountpoint};
+		int argc = 7;
+		if (ready_fd >= 0) {
+			argv[argc++] = "--ready-fd";
+			argv[argc++] = fd_arg;
+		}
 		if (policy) {
 			argv[argc++] = "--policy";
 			argv[argc++] = policy;
@@ -141,6 +135,25 @@ static void daemon_start(struct daemon *d, const char *policy)
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Start the daemon serving POLICY (a path; NULL for the embedded default),
+ * on a new name and directory, unless D already has them (a restart). */
+static void daemon_start(struct daemon *d, const char *policy)
+{
+	static unsigned serial;
+	if (!d->dir[0]) {
+		snprintf(d->dir, sizeof(d->dir), "/tmp/mshv-live-XXXXXX");
+		cr_assert_not_null(mkdtemp(d->dir), "mkdtemp: %s", strerror(errno));
+		snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+		snprintf(d->name, sizeof(d->name), "mshv-t%d-%u", (int)getpid(), serial++);
+	}
+	d->pid = 0;
+	d->node[0] = '\0';
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	d->pid = daemon_spawn(d, policy, ready[1]);
 	close(ready[1]);
 	/* Readiness is the daemon's word, read with a deadline: never a guess. */
 	char line[512] = "";
@@ -206,6 +219,7 @@ static void daemon_cleanup(struct daemon *d)
 	unlink(d->log);
 	rmdir(mountpoint);
 	rmdir(d->dir);
+	memset(d, 0, sizeof(*d));
 }
 
 static void teardown(void)
@@ -360,6 +374,58 @@ Test(live, sigint_and_sigterm_stop_cleanly_every_time)
 		d->pid = 0;
 		daemon_cleanup(d);
 	}
+}
+
+Test(live, restart_after_sigkill_serves_again)
+{
+	/* A killed daemon leaves a dead FUSE mount (or, for CUSE, a node the
+	 * kernel removes): the next start on the same name must serve. */
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	daemon_start(d, NULL);
+	int fd = open_node(d);
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 1), 0);
+	close(fd);
+}
+
+Test(live, second_daemon_on_the_same_node_is_refused)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	pid_t second = daemon_spawn(d, NULL, -1);
+	int status;
+	long end = now_ms() + READY_DEADLINE_MS;
+	while (waitpid(second, &status, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			kill(second, SIGKILL);
+			waitpid(second, &status, 0);
+			cr_assert_fail("a second daemon on %s kept running", d->node);
+		}
+		poll(NULL, 0, 10);
+	}
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	cr_expect(log_wait_for(d, front_is_cuse() ? "already exists" : "already served", 100));
+	int fd = open_node(d);
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 1), 0, "the first daemon still serves");
+	close(fd);
+}
+
+Test(live, read_and_write_are_einval)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	int fd = open_node(d);
+	char buf[8] = {0};
+	errno = 0;
+	cr_expect_eq(read(fd, buf, sizeof(buf)), -1);
+	cr_expect_eq(errno, EINVAL, "read: %s", strerror(errno));
+	errno = 0;
+	cr_expect_eq(write(fd, buf, sizeof(buf)), -1);
+	cr_expect_eq(errno, EINVAL, "write: %s", strerror(errno));
+	close(fd);
 }
 
 /* ---- many clients at once ---- */
