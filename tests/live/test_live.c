@@ -652,6 +652,42 @@ Test(cli, probe_reports_the_default_policy_as_json, .fini = teardown)
 		  out);
 }
 
+/* The probe issues only the profile's ioctls and reports them, for each profile. */
+Test(cli, probe_follows_each_profile, .fini = teardown)
+{
+	static const struct {
+		const char *policy, *profile, *fragment;
+	} probes[] = {
+		{"rfc-2020.yaml", "rfc-2020", "{\"version\":0,\"accepted\":true}"},
+		{"rfc-2021-v1.yaml", "rfc-2021",
+		 "{\"version\":null,\"id\":1,\"name\":\"REGISTER_PAGE\",\"errno\":524,"
+		 "\"errno_name\":\"ENOTSUPP\"}"},
+		{"vtl.yaml", "vtl",
+		 "\"create_vtl\":{\"cmd\":\"0x8001b81d\",\"errno\":1,\"errno_name\":\"EPERM\"}"},
+		{"root-6.15.yaml", "root-6.15",
+		 "\"create_partition\":{\"cmd\":\"0x4010b800\",\"errno\":95,"
+		 "\"errno_name\":\"EOPNOTSUPP\"}"},
+	};
+	struct daemon *d = &daemon_under_test;
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		char path[512], out[16384];
+		policy_path(probes[i].policy, path, sizeof(path));
+		daemon_start(d, path);
+		const char *argv[] = {env_or("MSHV_EMU_PROBE", "mshv-probe"),
+				      "--device",
+				      d->node,
+				      "--profile",
+				      probes[i].profile,
+				      "--json",
+				      NULL};
+		cr_expect_eq(run_command(argv, out, sizeof(out)), 0, "%s: %s", probes[i].policy,
+			     out);
+		cr_expect(strstr(out, probes[i].fragment) != NULL, "%s: no %s in:\n%s",
+			  probes[i].policy, probes[i].fragment, out);
+		daemon_cleanup(d);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	const char *device = front_is_cuse() ? "/dev/cuse" : "/dev/fuse";
