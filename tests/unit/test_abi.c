@@ -37,6 +37,22 @@ static struct policy_snapshot *load_text(const char *text)
 	return snap;
 }
 
+/* A core serving one policy, and one open session on it. */
+static struct emu_core served_core;
+static struct emu_session served_session;
+
+static void serve(struct policy_snapshot *snap)
+{
+	core_init(&served_core, snap);
+	core_session_open(&served_core, &served_session);
+}
+
+static void stop_serving(void)
+{
+	core_session_close(&served_core, &served_session);
+	core_fini(&served_core);
+}
+
 /* One ioctl as the kernel would hand it over in restricted mode. */
 static int call_core(struct emu_core *core, struct emu_session *session, uint32_t cmd,
 		     enum abi_arg arg, uint32_t value)
@@ -55,6 +71,12 @@ static int call_core(struct emu_core *core, struct emu_session *session, uint32_
 	if (arg == ARG_VALUE)
 		call.arg = value;
 	return core_ioctl(core, session, &call);
+}
+
+/* One ioctl on the served session. */
+static int ask(uint32_t cmd, enum abi_arg arg, uint32_t value)
+{
+	return call_core(&served_core, &served_session, cmd, arg, value);
 }
 
 static void describe(int result, char *buf, size_t size)
@@ -77,16 +99,13 @@ ParameterizedTestParameters(abi, table)
 	return cr_make_param_array(unsigned, case_indices, ABI_CASE_COUNT);
 }
 
-ParameterizedTest(unsigned *index, abi, table)
+ParameterizedTest(unsigned *index, abi, table, .fini = stop_serving)
 {
 	const struct abi_case *c = &abi_cases[*index];
-	struct emu_core core;
-	struct emu_session session;
-	core_init(&core, load_shipped(c->policy));
-	core_session_open(&core, &session);
+	serve(load_shipped(c->policy));
 	for (unsigned i = 0; i < ABI_MAX_STEPS && c->steps[i].cmd; i++) {
 		const struct abi_step *step = &c->steps[i];
-		int got = call_core(&core, &session, step->cmd, step->arg, step->value);
+		int got = ask(step->cmd, step->arg, step->value);
 		char got_s[64], want_s[64];
 		describe(got, got_s, sizeof(got_s));
 		describe(step->expect, want_s, sizeof(want_s));
@@ -94,8 +113,6 @@ ParameterizedTest(unsigned *index, abi, table)
 			     "%s: %s: step %u (cmd 0x%08X, arg %u): got %s, want %s", c->policy,
 			     c->name, i + 1, step->cmd, step->value, got_s, want_s);
 	}
-	core_session_close(&core, &session);
-	core_fini(&core);
 }
 
 /* ---- the per-fd lock, without a lock ---- */
@@ -145,64 +162,48 @@ Test(session, racing_requests_lock_exactly_one_version)
 
 /* ---- what a policy may override ---- */
 
-Test(overrides, numbers_move_and_by_value_check_extension)
+Test(overrides, numbers_move_and_by_value_check_extension, .fini = stop_serving)
 {
-	struct emu_core core;
-	struct emu_session session;
-	core_init(&core,
-		  load_text("profile: negotiated\n"
-			    "versions: [7]\n"
-			    "numbers: {request_version: 0x4004B8A0, check_extension: 0xB8A1}\n"
-			    "capabilities: [{name: X, id: 5, value: 42}]\n"));
-	core_session_open(&core, &session);
+	serve(load_text("profile: negotiated\n"
+			"versions: [7]\n"
+			"numbers: {request_version: 0x4004B8A0, check_extension: 0xB8A1}\n"
+			"capabilities: [{name: X, id: 5, value: 42}]\n"));
 	/* The old numbers are gone: before a version they are EBADFD like any ioctl. */
-	cr_expect_eq(call_core(&core, &session, RV, ARG_U32, 7), -EBADFD);
-	cr_expect_eq(call_core(&core, &session, 0x4004B8A0, ARG_U32, 7), 0);
-	cr_expect_eq(call_core(&core, &session, RV, ARG_U32, 7), -ENOTTY);
+	cr_expect_eq(ask(RV, ARG_U32, 7), -EBADFD);
+	cr_expect_eq(ask(0x4004B8A0, ARG_U32, 7), 0);
+	cr_expect_eq(ask(RV, ARG_U32, 7), -ENOTTY);
 	/* _IO(0xB8, 0xA1): the capability id travels by value, as KVM's does. */
-	cr_expect_eq(call_core(&core, &session, 0xB8A1, ARG_VALUE, 5), 42);
-	cr_expect_eq(call_core(&core, &session, 0xB8A1, ARG_VALUE, 6), -EOPNOTSUPP);
-	core_session_close(&core, &session);
-	core_fini(&core);
+	cr_expect_eq(ask(0xB8A1, ARG_VALUE, 5), 42);
+	cr_expect_eq(ask(0xB8A1, ARG_VALUE, 6), -EOPNOTSUPP);
 }
 
-Test(overrides, refusal_errnos)
+Test(overrides, refusal_errnos, .fini = stop_serving)
 {
-	struct emu_core core;
-	struct emu_session session;
-	core_init(&core, load_text("profile: negotiated\n"
-				   "versions: [1]\n"
-				   "errors: {unversioned: EPERM, version_locked: EBUSY,\n"
-				   "         unsupported_version: EPROTO, unknown_ioctl: 22,\n"
-				   "         unknown_capability: ENOTSUPP}\n"));
-	core_session_open(&core, &session);
-	cr_expect_eq(call_core(&core, &session, CE_NEG, ARG_U32, 0), -EPERM);
-	cr_expect_eq(call_core(&core, &session, RV, ARG_U32, 9), -EPROTO);
-	cr_expect_eq(call_core(&core, &session, RV, ARG_U32, 1), 0);
-	cr_expect_eq(call_core(&core, &session, RV, ARG_U32, 1), -EBUSY);
-	cr_expect_eq(call_core(&core, &session, UNKNOWN_CMD, ARG_U32, 0), -EINVAL);
-	cr_expect_eq(call_core(&core, &session, CE_NEG, ARG_U32, 3), -MSHV_ENOTSUPP);
-	core_session_close(&core, &session);
-	core_fini(&core);
+	serve(load_text("profile: negotiated\n"
+			"versions: [1]\n"
+			"errors: {unversioned: EPERM, version_locked: EBUSY,\n"
+			"         unsupported_version: EPROTO, unknown_ioctl: 22,\n"
+			"         unknown_capability: ENOTSUPP}\n"));
+	cr_expect_eq(ask(CE_NEG, ARG_U32, 0), -EPERM);
+	cr_expect_eq(ask(RV, ARG_U32, 9), -EPROTO);
+	cr_expect_eq(ask(RV, ARG_U32, 1), 0);
+	cr_expect_eq(ask(RV, ARG_U32, 1), -EBUSY);
+	cr_expect_eq(ask(UNKNOWN_CMD, ARG_U32, 0), -EINVAL);
+	cr_expect_eq(ask(CE_NEG, ARG_U32, 3), -MSHV_ENOTSUPP);
 }
 
-Test(overrides, extra_ioctls_answer_after_the_version)
+Test(overrides, extra_ioctls_answer_after_the_version, .fini = stop_serving)
 {
-	struct emu_core core;
-	struct emu_session session;
-	core_init(&core, load_text("profile: negotiated\n"
-				   "versions: [1]\n"
-				   "ioctls:\n"
-				   "  - {name: MSHV_GET_X, cmd: 0xB820, value: 7}\n"
-				   "  - {name: MSHV_SET_Y, cmd: 0x4004B821, errno: EACCES}\n"));
-	core_session_open(&core, &session);
-	cr_expect_eq(call_core(&core, &session, 0xB820, ARG_VALUE, 0), -EBADFD);
-	cr_expect_eq(call_core(&core, &session, RV, ARG_U32, 1), 0);
-	cr_expect_eq(call_core(&core, &session, 0xB820, ARG_VALUE, 0), 7);
-	cr_expect_eq(call_core(&core, &session, 0x4004B821, ARG_U32, 0), -EACCES);
-	cr_expect_eq(call_core(&core, &session, 0x4004B821, ARG_BAD_PTR, 0), -EFAULT);
-	core_session_close(&core, &session);
-	core_fini(&core);
+	serve(load_text("profile: negotiated\n"
+			"versions: [1]\n"
+			"ioctls:\n"
+			"  - {name: MSHV_GET_X, cmd: 0xB820, value: 7}\n"
+			"  - {name: MSHV_SET_Y, cmd: 0x4004B821, errno: EACCES}\n"));
+	cr_expect_eq(ask(0xB820, ARG_VALUE, 0), -EBADFD);
+	cr_expect_eq(ask(RV, ARG_U32, 1), 0);
+	cr_expect_eq(ask(0xB820, ARG_VALUE, 0), 7);
+	cr_expect_eq(ask(0x4004B821, ARG_U32, 0), -EACCES);
+	cr_expect_eq(ask(0x4004B821, ARG_BAD_PTR, 0), -EFAULT);
 }
 
 /* ---- errno names ---- */
