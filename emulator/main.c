@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "front/front.h"
+#include "daemon.h"
 
 #define DEFAULT_MOUNTPOINT "/run/mshv-emu"
+#define DEFAULT_CONTROL	   "/run/mshv-emu.sock"
 
 enum front_kind {
 	FRONT_AUTO,
@@ -36,12 +38,14 @@ struct daemon_options {
 	enum front_kind front;
 	const char *name;
 	const char *mountpoint;
+	const char *control; /* mshvctl's socket; "" for none */
+	const char *trace;   /* transcript file, or NULL */
 	int ready_fd;
 };
 
 static const char usage_text[] =
 	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
-	"                [--mountpoint DIR] [--ready-fd N]\n"
+	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET] [--trace FILE]\n"
 	"       mshv-emu --check FILE...\n"
 	"       mshv-emu --help | --version\n";
 
@@ -55,6 +59,8 @@ static const char help_text[] =
 	"  --name NAME       device or file name (default: the policy's device.name)\n"
 	"  --mountpoint DIR  FUSE front: where to mount (default " DEFAULT_MOUNTPOINT ")\n"
 	"  --ready-fd N      write \"ready PATH\\n\" to fd N once the node exists, then close it\n"
+	"  --control SOCKET  where mshvctl connects (default " DEFAULT_CONTROL "; \"\" for none)\n"
+	"  --trace FILE      write a JSON Lines transcript of every open, ioctl and release\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.\n";
@@ -78,9 +84,9 @@ static int check_policies(int count, char **paths)
 		struct policy_snapshot *snap = policy_load_file(paths[i], &diags);
 		diag_print(&diags, stderr);
 		if (snap)
-			printf("%s: ok (profile %s, %u capabilities, %u ioctls, %s)\n", paths[i],
-			       profile_get(snap->profile)->name, snap->cap_count, snap->ioctl_count,
-			       snap->digest);
+			printf("%s: ok (profile %s, %u capabilities, %u ioctls, %u fault rules, %s)\n",
+			       paths[i], profile_get(snap->profile)->name, snap->cap_count,
+			       snap->ioctl_count, snap->fault_count, snap->digest);
 		else
 			failed = 1;
 		policy_free(snap);
@@ -99,11 +105,67 @@ static struct policy_snapshot *load_policy(const char *path)
 	return snap;
 }
 
-/* ---- reload on SIGHUP, in a thread of its own (parsing is no signal-handler work) ---- */
+/* ---- reload: SIGHUP and mshvctl ---- */
+
+int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
+{
+	pthread_mutex_lock(&daemon->reload_lock);
+	struct core_identity before;
+	core_identity(&daemon->core, &before);
+	const char *file = path ? path : daemon->policy_path;
+	int rc = 1;
+	if (!file) {
+		emu_log("reload: serving the embedded default (no --policy): nothing to reload");
+		if (report)
+			fprintf(report, "serving the embedded default: give a FILE to reload\n");
+		goto out;
+	}
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap = policy_load_file(file, &diags);
+	if (!snap) {
+		char line[1024];
+		for (size_t i = 0; i < diags.count; i++) {
+			diag_format(&diags.items[i], line, sizeof(line));
+			emu_log("reload: %s", line);
+			if (report)
+				fprintf(report, "%s\n", line);
+		}
+		emu_log("reload: %s rejected; still serving generation %llu (%s)", file,
+			(unsigned long long)before.generation, before.digest);
+		if (report)
+			fprintf(report, "rejected; still serving generation %llu (%s)\n",
+				(unsigned long long)before.generation, before.digest);
+		diag_free(&diags);
+		goto out;
+	}
+	diag_free(&diags);
+	char digest[sizeof(snap->digest)];
+	memcpy(digest, snap->digest, sizeof(digest));
+	bool renamed = strcmp(snap->device_name, before.device_name) ||
+		       snap->device_mode != before.device_mode;
+	uint64_t generation = core_publish(&daemon->core, snap);
+	if (path) {
+		char *copy = strdup(path);
+		if (copy) {
+			free(daemon->policy_path);
+			daemon->policy_path = copy;
+		}
+	}
+	emu_log("reload: serving %s as generation %llu (%s)", file, (unsigned long long)generation,
+		digest);
+	if (report)
+		fprintf(report, "serving %s as generation %llu (%s)\n", file,
+			(unsigned long long)generation, digest);
+	if (renamed)
+		emu_log("reload: device name and mode take effect at the next start");
+	rc = 0;
+out:
+	pthread_mutex_unlock(&daemon->reload_lock);
+	return rc;
+}
 
 struct reloader {
-	struct emu_core *core;
-	const char *policy_path;
+	struct daemon *daemon;
 	pthread_t thread;
 	volatile sig_atomic_t stopping;
 };
@@ -111,40 +173,6 @@ struct reloader {
 static void sighup_noop(int sig)
 {
 	(void)sig;
-}
-
-static void reload_once(struct reloader *reloader)
-{
-	struct core_identity before;
-	core_identity(reloader->core, &before);
-	if (!reloader->policy_path) {
-		emu_log("reload: serving the embedded default (no --policy): nothing to reload");
-		return;
-	}
-	struct diag_list diags = {0};
-	struct policy_snapshot *snap = policy_load_file(reloader->policy_path, &diags);
-	if (!snap) {
-		char line[1024];
-		for (size_t i = 0; i < diags.count; i++) {
-			diag_format(&diags.items[i], line, sizeof(line));
-			emu_log("reload: %s", line);
-		}
-		emu_log("reload: %s rejected; still serving generation %llu (%s)",
-			reloader->policy_path, (unsigned long long)before.generation,
-			before.digest);
-		diag_free(&diags);
-		return;
-	}
-	diag_free(&diags);
-	char digest[sizeof(snap->digest)];
-	memcpy(digest, snap->digest, sizeof(digest));
-	bool renamed = strcmp(snap->device_name, before.device_name) ||
-		       snap->device_mode != before.device_mode;
-	uint64_t generation = core_publish(reloader->core, snap);
-	emu_log("reload: serving %s as generation %llu (%s)", reloader->policy_path,
-		(unsigned long long)generation, digest);
-	if (renamed)
-		emu_log("reload: device name and mode take effect at the next start");
 }
 
 static void *reload_thread(void *arg)
@@ -159,7 +187,7 @@ static void *reload_thread(void *arg)
 			continue;
 		if (reloader->stopping)
 			return NULL;
-		reload_once(reloader);
+		daemon_reload(reloader->daemon, NULL, NULL);
 	}
 }
 
@@ -179,13 +207,17 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"name", required_argument, NULL, 'n'},
 		{"mountpoint", required_argument, NULL, 'm'},
 		{"ready-fd", required_argument, NULL, 'r'},
+		{"control", required_argument, NULL, 'c'},
+		{"trace", required_argument, NULL, 't'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
-	*options = (struct daemon_options){
-		.front = FRONT_AUTO, .ready_fd = -1, .mountpoint = DEFAULT_MOUNTPOINT};
+	*options = (struct daemon_options){.front = FRONT_AUTO,
+					   .ready_fd = -1,
+					   .mountpoint = DEFAULT_MOUNTPOINT,
+					   .control = DEFAULT_CONTROL};
 	opterr = 0;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
@@ -213,6 +245,12 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			break;
 		case 'm':
 			options->mountpoint = optarg;
+			break;
+		case 'c':
+			options->control = optarg;
+			break;
+		case 't':
+			options->trace = optarg;
 			break;
 		case 'r':
 			errno = 0;
@@ -282,9 +320,28 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 
-	struct emu_core core;
-	core_init(&core, snap);
-	struct reloader reloader = {.core = &core, .policy_path = options.policy_path};
+	static struct daemon daemon; /* the control thread reads it until the end */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	daemon.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	daemon.uid = geteuid();
+	pthread_mutex_init(&daemon.reload_lock, NULL);
+	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path))) {
+		policy_free(snap);
+		return 1;
+	}
+	core_init(&daemon.core, snap);
+	int rc = 1;
+	if (options.trace) {
+		struct diag_list diags = {0};
+		struct trace *trace = trace_open(options.trace, &diags);
+		diag_print(&diags, stderr);
+		diag_free(&diags);
+		if (!trace)
+			goto out_core;
+		core_trace_start(&daemon.core, trace);
+	}
+	struct reloader reloader = {.daemon = &daemon};
 	/* The reload thread starts with every signal blocked: a SIGTERM it
 	 * took would run libfuse's exit handler on a thread that wakes none of
 	 * the loop's, and the daemon would not stop.  It only sigwaits SIGHUP. */
@@ -295,12 +352,13 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_SETMASK, &previous, NULL);
 	if (created != 0) {
 		fprintf(stderr, "mshv-emu: start: cannot create the reload thread\n");
-		core_fini(&core);
-		return 1;
+		goto out_core;
 	}
+	if (*options.control && control_start(&daemon, options.control) != 0)
+		goto out_reloader;
 
-	struct front_options front = {
-		.core = &core,
+	daemon.front_options = (struct front_options){
+		.core = &daemon.core,
 		.name = name,
 		.mode = mode,
 		.mountpoint = options.mountpoint,
@@ -310,12 +368,18 @@ int main(int argc, char **argv)
 	enum front_kind kind = options.front;
 	if (kind == FRONT_AUTO)
 		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
-	int rc = kind == FRONT_CUSE ? front_cuse_run(&front) : front_fuse_run(&front);
+	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse";
+	rc = kind == FRONT_CUSE ? front_cuse_run(&daemon.front_options)
+				: front_fuse_run(&daemon.front_options);
 
+	control_stop();
+out_reloader:
 	reloader.stopping = 1;
 	pthread_kill(reloader.thread, SIGHUP);
 	pthread_join(reloader.thread, NULL);
-	core_fini(&core);
+out_core:
+	core_fini(&daemon.core);
+	free(daemon.policy_path);
 	emu_log("stopped");
 	return rc;
 }

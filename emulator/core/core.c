@@ -6,12 +6,26 @@
  * One publisher at a time (publish_lock); readers never take that lock, and
  * synchronize_rcu is never called from inside a read section.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <urcu/urcu-bp.h>
 
 #include "core.h"
+#include "core_impl.h"
+
+static void fault_set_free(struct fault_set *set)
+{
+	if (!set)
+		return;
+	for (unsigned i = 0; i < set->count; i++)
+		fault_rule_free(&set->rules[i]);
+	free(set->rules);
+	free(set->states);
+	free(set);
+}
 
 void core_init(struct emu_core *core, struct policy_snapshot *initial)
 {
@@ -24,6 +38,9 @@ void core_init(struct emu_core *core, struct policy_snapshot *initial)
 
 void core_fini(struct emu_core *core)
 {
+	core_trace_stop(core);
+	fault_set_free(core->injected);
+	core->injected = NULL;
 	policy_free(core->current);
 	core->current = NULL;
 	pthread_mutex_destroy(&core->publish_lock);
@@ -41,17 +58,161 @@ uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap)
 	return generation;
 }
 
-void core_session_open(struct emu_core *core, struct emu_session *session)
+int core_open(struct emu_core *core, struct emu_session *session, struct emu_call *call)
 {
+	int result = 0;
 	atomic_init(&session->negotiated, MSHV_VERSION_UNSET);
 	atomic_init(&session->version_gate, 0);
 	session->id = atomic_fetch_add(&core->sessions_opened, 1) + 1;
-	atomic_fetch_add(&core->sessions_open, 1);
+	session->opener_pid = call->caller ? call->caller->pid : 0;
+	session->opener_comm[0] = '\0';
+	const char *comm = call->caller && call->caller->get_comm
+				   ? call->caller->get_comm(call->caller)
+				   : NULL;
+	if (comm)
+		snprintf(session->opener_comm, sizeof(session->opener_comm), "%s", comm);
+	call->hold_ns = 0;
+	call->hang = false;
+	call->redispatch = false;
+	call->held_result = 0;
+	call->fault[0] = '\0';
+	call->time_ns = 0;
+	urcu_bp_read_lock();
+	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	struct fault_input input = {
+		.event = FAULT_EVENT_OPEN, .session = session->id, .caller = call->caller};
+	const struct fault_rule *rule = NULL;
+	if (core_vanished(core))
+		result = -ENOENT; /* the node is gone */
+	else if ((snap->fault_count || rcu_dereference(core->injected)) &&
+		 (rule = decide_fault(core, snap, &input, call))) {
+		if (rule->vanish_ns) {
+			core_vanish(core, rule->vanish_ns);
+			result = -ENOENT;
+		} else {
+			call->hold_ns = rule->delay_ns;
+			call->hang = rule->hang;
+			result = call->held_result = rule->has_result ? rule->result : 0;
+		}
+	}
+	if (!call->hold_ns && !call->hang) {
+		if (result == 0)
+			atomic_fetch_add(&core->sessions_open, 1);
+		core_trace_event(core, TRACE_OPEN, session, call, NULL, result, snap->generation,
+				 false);
+	}
+	urcu_bp_read_unlock();
+	return result;
 }
 
-void core_session_close(struct emu_core *core, struct emu_session *session)
+int core_open_complete(struct emu_core *core, struct emu_session *session, struct emu_call *call,
+		       bool interrupted)
 {
+	int result = interrupted ? -EINTR : call->held_result;
+	if (result == 0)
+		atomic_fetch_add(&core->sessions_open, 1);
+	urcu_bp_read_lock();
+	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	core_trace_event(core, TRACE_OPEN, session, call, NULL, result, snap->generation, true);
+	urcu_bp_read_unlock();
+	return result;
+}
+
+void core_release(struct emu_core *core, struct emu_session *session, struct emu_caller *caller)
+{
+	struct emu_call call = {.caller = caller};
 	atomic_fetch_sub(&core->sessions_open, 1);
+	urcu_bp_read_lock();
+	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	struct fault_input input = {
+		.event = FAULT_EVENT_RELEASE, .session = session->id, .caller = caller};
+	const struct fault_rule *rule = NULL;
+	if ((snap->fault_count || rcu_dereference(core->injected)) &&
+	    (rule = decide_fault(core, snap, &input, &call)) && rule->vanish_ns)
+		core_vanish(core, rule->vanish_ns);
+	core_trace_event(core, TRACE_RELEASE, session, &call, NULL, 0, snap->generation, false);
+	urcu_bp_read_unlock();
+}
+
+void core_trace_start(struct emu_core *core, struct trace *trace)
+{
+	pthread_mutex_lock(&core->publish_lock);
+	struct trace *old = rcu_xchg_pointer(&core->trace, trace);
+	pthread_mutex_unlock(&core->publish_lock);
+	if (old) {
+		urcu_bp_synchronize_rcu();
+		trace_close(old);
+	}
+}
+
+uint64_t core_trace_stop(struct emu_core *core)
+{
+	pthread_mutex_lock(&core->publish_lock);
+	struct trace *old = rcu_xchg_pointer(&core->trace, NULL);
+	pthread_mutex_unlock(&core->publish_lock);
+	if (!old)
+		return 0;
+	urcu_bp_synchronize_rcu();
+	uint64_t dropped = trace_dropped(old);
+	trace_close(old);
+	return dropped;
+}
+
+static bool enable_in(struct fault_rule *rules, struct fault_state *states, unsigned count,
+		      const char *name, bool enabled)
+{
+	bool found = false;
+	for (unsigned i = 0; i < count; i++) {
+		if (!strcmp(rules[i].name, name)) {
+			atomic_store(&states[i].enabled, enabled);
+			found = true;
+		}
+	}
+	return found;
+}
+
+bool core_fault_enable(struct emu_core *core, const char *name, bool enabled)
+{
+	urcu_bp_read_lock();
+	struct policy_snapshot *snap = rcu_dereference(core->current);
+	struct fault_set *injected = rcu_dereference(core->injected);
+	bool found = enable_in(snap->faults, snap->fault_states, snap->fault_count, name, enabled);
+	if (injected)
+		found |= enable_in(injected->rules, injected->states, injected->count, name,
+				   enabled);
+	urcu_bp_read_unlock();
+	return found;
+}
+
+/* A new set: the old rules (with their counters) plus RULE, published whole. */
+void core_inject(struct emu_core *core, struct fault_rule *rule)
+{
+	pthread_mutex_lock(&core->publish_lock);
+	struct fault_set *old = core->injected;
+	unsigned count = (old ? old->count : 0) + 1;
+	struct fault_set *set = calloc(1, sizeof(*set));
+	if (!set || !(set->rules = calloc(count, sizeof(*set->rules))) ||
+	    !(set->states = calloc(count, sizeof(*set->states))))
+		abort();
+	for (unsigned i = 0; old && i < old->count; i++) {
+		set->rules[i] = old->rules[i];
+		set->rules[i].name = strdup(old->rules[i].name);
+		set->rules[i].comm_glob =
+			old->rules[i].comm_glob ? strdup(old->rules[i].comm_glob) : NULL;
+		if (!set->rules[i].name || (old->rules[i].comm_glob && !set->rules[i].comm_glob))
+			abort();
+		atomic_init(&set->states[i].matched, atomic_load(&old->states[i].matched));
+		atomic_init(&set->states[i].fired, atomic_load(&old->states[i].fired));
+		atomic_init(&set->states[i].enabled, atomic_load(&old->states[i].enabled));
+	}
+	set->rules[count - 1] = *rule;
+	memset(rule, 0, sizeof(*rule));
+	fault_state_init(&set->states[count - 1], &set->rules[count - 1], 1);
+	set->count = count;
+	rcu_assign_pointer(core->injected, set);
+	pthread_mutex_unlock(&core->publish_lock);
+	urcu_bp_synchronize_rcu();
+	fault_set_free(old);
 }
 
 void core_identity(struct emu_core *core, struct core_identity *out)

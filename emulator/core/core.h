@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fault.h"
 #include "policy.h"
+#include "trace.h"
 
 /* What the kernel driver kept per open fd: the negotiated version. */
 struct emu_session {
@@ -21,6 +23,10 @@ struct emu_session {
 	 * generation << 8 | (index in snap->versions + 1), 0 when none. */
 	_Atomic uint64_t version_gate;
 	uint64_t id;
+	/* Who opened it, read once at open for the transcript: a short-lived
+	 * client may be gone before the transcript's writer could ask /proc. */
+	int32_t opener_pid;
+	char opener_comm[16];
 };
 
 /*
@@ -36,15 +42,40 @@ struct emu_call {
 	size_t in_size;
 	void *out;
 	size_t out_size;
-	size_t out_len; /* set by core_ioctl: bytes of OUT to copy back */
+	struct emu_caller *caller; /* NULL: no caller-specific fault rule matches */
+
+	/* Set by core_ioctl / core_open. */
+	size_t out_len;	  /* bytes of OUT to copy back */
+	uint64_t hold_ns; /* hold the answer this long (a delay fault) ... */
+	bool hang;	  /* ... or until core_release_hung / an interrupt */
+	/* Internal to a held call: finish it with core_ioctl_complete. */
+	bool redispatch;
+	int32_t held_result;
+	uint64_t time_ns;
+	char fault[TRACE_NAME_MAX];
 };
+
+/* Rules armed at runtime (mshvctl inject), RCU-published as a whole. */
+struct fault_set {
+	unsigned count;
+	struct fault_rule *rules;
+	struct fault_state *states;
+};
+
+#define CORE_ERRNO_SLOTS 1024
 
 struct emu_core {
 	struct policy_snapshot *current; /* RCU: rcu_dereference inside a read section */
+	struct fault_set *injected;	 /* RCU; NULL when none */
+	struct trace *trace;		 /* RCU; NULL when no transcript */
 	pthread_mutex_t publish_lock;	 /* serialises publishers only; readers never take it */
 	uint64_t generation;		 /* under publish_lock */
 	_Atomic uint64_t sessions_opened;
 	_Atomic uint64_t sessions_open;
+	_Atomic uint64_t vanished_until_ns; /* CLOCK_MONOTONIC; 0: present */
+	_Atomic uint64_t calls;
+	_Atomic uint64_t refusals[CORE_ERRNO_SLOTS]; /* by errno; slot 0: errno >= 1024 */
+	_Atomic uint64_t unknown_ioctls;
 };
 
 /* core_init - start serving INITIAL (ownership passes) as generation 1. */
@@ -60,17 +91,50 @@ void core_fini(struct emu_core *core);
  */
 uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap);
 
-/* core_session_open / close - per-open state, as the driver's open/release. */
-void core_session_open(struct emu_core *core, struct emu_session *session);
-void core_session_close(struct emu_core *core, struct emu_session *session);
+/*
+ * core_open - a new open of the device: numbers SESSION (the Nth open) and
+ * applies open faults.  Returns 0 or -errno (the open fails; SESSION is not
+ * in use).  CALL carries the caller; a delay or hang fault sets its
+ * hold_ns/hang: hold the open's reply, then finish with core_open_complete.
+ */
+int core_open(struct emu_core *core, struct emu_session *session, struct emu_call *call);
+int core_open_complete(struct emu_core *core, struct emu_session *session, struct emu_call *call,
+		       bool interrupted);
+
+/* core_release - the fd's last close: release faults (vanish), transcript. */
+void core_release(struct emu_core *core, struct emu_session *session, struct emu_caller *caller);
 
 /*
- * core_ioctl - answer one ioctl exactly as the profile's kernel did.
- * Returns the ioctl's value (>= 0) or -errno; errnos >= 512 are meant to
- * reach the caller as they are.  No lock, allocation or syscall (after a
+ * core_ioctl - answer one ioctl exactly as the profile's kernel did, or as a
+ * fault rule says.  Returns the ioctl's value (>= 0) or -errno; errnos >= 512
+ * are meant to reach the caller as they are.  When it sets CALL->hold_ns or
+ * CALL->hang, the return value is not the answer: hold the reply, then get
+ * it from core_ioctl_complete.  No lock, allocation or syscall (after a
  * thread's first call, when urcu-bp registers it).
  */
 int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_call *call);
+
+/* core_ioctl_complete - the answer to a held call, now; -EINTR if the
+ * caller was INTERRUPTED.  CALL's input must still be valid. */
+int core_ioctl_complete(struct emu_core *core, struct emu_session *session, struct emu_call *call,
+			bool interrupted);
+
+/* core_vanish - the device is gone for DURATION_NS from now (0: back now). */
+void core_vanish(struct emu_core *core, uint64_t duration_ns);
+/* core_vanished - the device is inside a vanish window now. */
+bool core_vanished(struct emu_core *core);
+
+/* core_trace_start / stop - publish or retire a transcript (cold path).
+ * stop waits for readers and closes the transcript; returns its drops. */
+void core_trace_start(struct emu_core *core, struct trace *trace);
+uint64_t core_trace_stop(struct emu_core *core);
+
+/* core_fault_enable - switch the rule NAME (policy or injected) on or off.
+ * Returns false when no rule has that name. */
+bool core_fault_enable(struct emu_core *core, const char *name, bool enabled);
+
+/* core_inject - arm RULE (ownership passes) ahead of the policy's rules. */
+void core_inject(struct emu_core *core, struct fault_rule *rule);
 
 /* What is serving now, for start lines and reload logs. */
 struct core_identity {

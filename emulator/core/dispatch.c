@@ -8,10 +8,12 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include <urcu/urcu-bp.h>
 
 #include "core.h"
+#include "core_impl.h"
 
 typedef int (*op_handler)(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
 			  struct emu_session *session, struct emu_call *call);
@@ -107,24 +109,220 @@ static const op_handler handlers[] = {
 	[EMU_OP_FIXED] = op_fixed,
 };
 
+/* The u32 a fault rule's `arg` is compared with, if the call carries one. */
+static bool call_u32(const struct emu_call *call, uint32_t *value)
+{
+	if (_IOC_DIR(call->cmd) == _IOC_NONE) {
+		*value = (uint32_t)call->arg;
+		return true;
+	}
+	if ((_IOC_DIR(call->cmd) & _IOC_WRITE) && call->in && call->in_size >= sizeof(*value)) {
+		memcpy(value, call->in, sizeof(*value));
+		return true;
+	}
+	return false;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool core_vanished(struct emu_core *core)
+{
+	uint64_t until = atomic_load_explicit(&core->vanished_until_ns, memory_order_relaxed);
+	return until && monotonic_ns() < until;
+}
+
+void core_vanish(struct emu_core *core, uint64_t duration_ns)
+{
+	atomic_store(&core->vanished_until_ns, duration_ns ? monotonic_ns() + duration_ns : 0);
+}
+
+static void copy_name(char *dst, const char *src)
+{
+	size_t len = src ? strnlen(src, TRACE_NAME_MAX - 1) : 0;
+	memcpy(dst, src ? src : "", len);
+	dst[len] = '\0';
+}
+
+/* One transcript event for a session event; only when a transcript is on.
+ * Inside the caller's RCU read section. */
+void core_trace_event(struct emu_core *core, enum trace_kind kind,
+		      const struct emu_session *session, const struct emu_call *call,
+		      const char *ioctl_name, int result, uint64_t generation, bool deferred)
+{
+	struct trace *trace = rcu_dereference(core->trace);
+	if (!trace)
+		return;
+	struct trace_event ev = {
+		.time_ns = call && call->time_ns ? call->time_ns : realtime_ns(),
+		.session = session->id,
+		.generation = generation,
+		.pid = call && call->caller ? call->caller->pid : 0,
+		.uid = call && call->caller ? call->caller->uid : 0,
+		.kind = kind,
+		.result = result,
+		.deferred = deferred,
+	};
+	if (kind == TRACE_IOCTL) {
+		ev.cmd = call->cmd;
+		ev.has_arg = call_u32(call, &ev.arg);
+	}
+	if (ev.pid && ev.pid == session->opener_pid)
+		memcpy(ev.comm, session->opener_comm, sizeof(ev.comm));
+	copy_name(ev.ioctl, ioctl_name);
+	copy_name(ev.fault, call ? call->fault : NULL);
+	trace_record(trace, &ev);
+}
+
+/* Count a result: calls per ioctl (in the snapshot), refusals per errno. */
+static void count_result(struct emu_core *core, const struct policy_snapshot *snap,
+			 const struct policy_ioctl *entry, int result)
+{
+	atomic_fetch_add_explicit(&core->calls, 1, memory_order_relaxed);
+	if (entry)
+		atomic_fetch_add_explicit(&snap->ioctl_calls[entry - snap->ioctls], 1,
+					  memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&core->unknown_ioctls, 1, memory_order_relaxed);
+	if (result < 0)
+		atomic_fetch_add_explicit(&core->refusals[-result < CORE_ERRNO_SLOTS ? -result : 0],
+					  1, memory_order_relaxed);
+}
+
+/* The policy's answer, faults aside. */
+static int answer(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
+		  struct emu_session *session, struct emu_call *call)
+{
+	/* RFC 2020: every ioctl but REQUEST_VERSION, known or not, needs a version. */
+	if (snap->versioned && (!entry || entry->op != EMU_OP_REQUEST_VERSION) &&
+	    atomic_load_explicit(&session->negotiated, memory_order_acquire) == MSHV_VERSION_UNSET)
+		return -snap->refusal[EMU_REFUSAL_UNVERSIONED];
+	if (!entry)
+		return -snap->refusal[EMU_REFUSAL_UNKNOWN_IOCTL];
+	/* Every handler of the real drivers copies its argument first. */
+	if ((_IOC_DIR(call->cmd) & _IOC_WRITE) && call->in_size < _IOC_SIZE(call->cmd))
+		return -EFAULT;
+	return handlers[entry->op](snap, entry, session, call);
+}
+
+/*
+ * The first fault that fires for INPUT: injected rules first, then the
+ * policy's.  Copies the rule's name into CALL and returns it, or NULL.
+ */
+const struct fault_rule *decide_fault(struct emu_core *core, const struct policy_snapshot *snap,
+				      const struct fault_input *input, struct emu_call *call)
+{
+	const struct fault_rule *rule = NULL;
+	struct fault_set *injected = rcu_dereference(core->injected);
+	int index;
+	if (injected && (index = fault_decide(injected->rules, injected->states, injected->count,
+					      snap->fault_seed, input)) >= 0)
+		rule = &injected->rules[index];
+	else if (snap->fault_count &&
+		 (index = fault_decide(snap->faults, snap->fault_states, snap->fault_count,
+				       snap->fault_seed, input)) >= 0)
+		rule = &snap->faults[index];
+	if (rule)
+		copy_name(call->fault, rule->name);
+	return rule;
+}
+
+/* The fault that fires for this ioctl, if the policy or mshvctl armed any. */
+static const struct fault_rule *ioctl_fault(struct emu_core *core,
+					    const struct policy_snapshot *snap,
+					    const struct emu_session *session,
+					    struct emu_call *call)
+{
+	if (!snap->fault_count && !rcu_dereference(core->injected))
+		return NULL;
+	struct fault_input input = {
+		.event = FAULT_EVENT_IOCTL,
+		.cmd = call->cmd,
+		.session = session->id,
+		.caller = call->caller,
+	};
+	input.has_arg = call_u32(call, &input.arg);
+	return decide_fault(core, snap, &input, call);
+}
+
+/*
+ * Apply RULE to a call: answer now (errno, value, vanish), or hold it
+ * (delay, hang).  Returns the answer, or sets the hold and returns 0.
+ */
+static int apply_fault(struct emu_core *core, const struct fault_rule *rule, struct emu_call *call)
+{
+	if (rule->vanish_ns) {
+		core_vanish(core, rule->vanish_ns);
+		return -ENODEV;
+	}
+	call->hold_ns = rule->delay_ns;
+	call->hang = rule->hang;
+	call->redispatch = !rule->has_result;
+	call->held_result = rule->result;
+	return rule->result;
+}
+
 int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_call *call)
 {
 	int result;
 	call->out_len = 0;
+	call->hold_ns = 0;
+	call->hang = false;
+	call->redispatch = false;
+	call->fault[0] = '\0';
+	call->time_ns = 0;
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
 	const struct policy_ioctl *entry = policy_find_ioctl(snap, call->cmd);
-	/* RFC 2020: every ioctl but REQUEST_VERSION, known or not, needs a version. */
-	if (snap->versioned && (!entry || entry->op != EMU_OP_REQUEST_VERSION) &&
-	    atomic_load_explicit(&session->negotiated, memory_order_acquire) == MSHV_VERSION_UNSET)
-		result = -snap->refusal[EMU_REFUSAL_UNVERSIONED];
-	else if (!entry)
-		result = -snap->refusal[EMU_REFUSAL_UNKNOWN_IOCTL];
-	/* Every handler of the real drivers copies its argument first. */
-	else if ((_IOC_DIR(call->cmd) & _IOC_WRITE) && call->in_size < _IOC_SIZE(call->cmd))
-		result = -EFAULT;
+	const struct fault_rule *rule = NULL;
+	if (rcu_dereference(core->trace))
+		call->time_ns = realtime_ns();
+	if (atomic_load_explicit(&core->vanished_until_ns, memory_order_relaxed) &&
+	    core_vanished(core)) {
+		result = -ENODEV; /* the driver is gone: what an fd on a removed device gets */
+	} else if ((rule = ioctl_fault(core, snap, session, call))) {
+		result = apply_fault(core, rule, call);
+	} else {
+		result = answer(snap, entry, session, call);
+	}
+	if (!call->hold_ns && !call->hang) {
+		count_result(core, snap, entry, result);
+		core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL,
+				 result, snap->generation, false);
+	} else if (!call->time_ns) {
+		call->time_ns = realtime_ns();
+	}
+	urcu_bp_read_unlock();
+	return result;
+}
+
+int core_ioctl_complete(struct emu_core *core, struct emu_session *session, struct emu_call *call,
+			bool interrupted)
+{
+	int result;
+	urcu_bp_read_lock();
+	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	const struct policy_ioctl *entry = policy_find_ioctl(snap, call->cmd);
+	if (interrupted)
+		result = -EINTR; /* a signal ended the wait, as in the kernel */
+	else if (call->redispatch)
+		result = answer(snap, entry, session, call);
 	else
-		result = handlers[entry->op](snap, entry, session, call);
+		result = call->held_result;
+	count_result(core, snap, entry, result);
+	core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL, result,
+			 snap->generation, true);
 	urcu_bp_read_unlock();
 	return result;
 }

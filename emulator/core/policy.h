@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "diag.h"
+#include "fault.h"
 #include "profile.h"
 
 #define POLICY_MAX_VERSIONS 64
@@ -53,6 +54,12 @@ struct policy_snapshot {
 
 	struct policy_ioctl *ioctls; /* sorted by cmd */
 	unsigned ioctl_count;
+	_Atomic uint64_t *ioctl_calls; /* mutable: calls per entry of ioctls */
+
+	struct fault_rule *faults;
+	struct fault_state *fault_states; /* mutable: counters and runtime on/off */
+	unsigned fault_count;
+	uint64_t fault_seed;
 
 	char device_name[POLICY_NAME_MAX];
 	unsigned device_mode;
@@ -74,6 +81,15 @@ struct policy_snapshot *policy_load_buffer(const char *name, const char *data, s
 struct policy_snapshot *policy_load_default(struct diag_list *diags);
 
 void policy_free(struct policy_snapshot *snap);
+
+/*
+ * policy_parse_fault - one fault rule from TEXT (a YAML mapping, as one entry
+ * of `faults.rules`), validated against SNAP's ioctls.  Without `when:` the
+ * rule fires once.  Returns a new rule (caller owns it: fault_rule_free, then
+ * free) or NULL with errors in DIAGS, which call the input NAME.
+ */
+struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const char *name,
+				      const char *text, struct diag_list *diags);
 
 /* policy_device_name_ok - NAME can name a device node: 1 to 63 of letters,
  * digits, '_', '-', '.', and not "." or "..". */

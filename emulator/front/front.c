@@ -30,6 +30,30 @@ void emu_log(const char *fmt, ...)
 	fprintf(stderr, "mshv-emu: %s\n", line);
 }
 
+/* The caller's command name, read only when a fault rule asks for it. */
+static const char *caller_comm(struct emu_caller *caller)
+{
+	if (caller->comm_known)
+		return caller->comm[0] ? caller->comm : NULL;
+	caller->comm_known = true;
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller->pid);
+	FILE *file = fopen(path, "r");
+	if (!file)
+		return NULL;
+	if (!fgets(caller->comm, sizeof(caller->comm), file))
+		caller->comm[0] = '\0';
+	fclose(file);
+	caller->comm[strcspn(caller->comm, "\n")] = '\0';
+	return caller->comm[0] ? caller->comm : NULL;
+}
+
+static struct emu_caller caller_of(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	return (struct emu_caller){.pid = ctx->pid, .uid = ctx->uid, .get_comm = caller_comm};
+}
+
 void front_open(fuse_req_t req, struct fuse_file_info *fi)
 {
 	const struct front_options *options = fuse_req_userdata(req);
@@ -38,18 +62,28 @@ void front_open(fuse_req_t req, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	core_session_open(options->core, session);
+	struct emu_caller caller = caller_of(req);
+	struct emu_call call = {.caller = &caller};
+	int result = core_open(options->core, session, &call);
 	fi->fh = (uintptr_t)session;
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
-	fuse_reply_open(req, fi);
+	if (call.hold_ns || call.hang) {
+		front_hold(req, session, &call, fi);
+	} else if (result < 0) {
+		free(session);
+		fuse_reply_err(req, -result);
+	} else {
+		fuse_reply_open(req, fi);
+	}
 }
 
 void front_release(fuse_req_t req, struct fuse_file_info *fi)
 {
 	const struct front_options *options = fuse_req_userdata(req);
 	struct emu_session *session = (struct emu_session *)(uintptr_t)fi->fh;
-	core_session_close(options->core, session);
+	struct emu_caller caller = caller_of(req);
+	core_release(options->core, session, &caller);
 	free(session);
 	fuse_reply_err(req, 0);
 }
@@ -69,6 +103,8 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 		 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	const struct front_options *options = fuse_req_userdata(req);
+	struct emu_session *session = (struct emu_session *)(uintptr_t)fi->fh;
+	struct emu_caller caller = caller_of(req);
 	unsigned char out[256];
 	struct emu_call call = {
 		.cmd = cmd,
@@ -77,13 +113,25 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 		.in_size = in_bufsz,
 		.out = out,
 		.out_size = out_bufsz < sizeof(out) ? out_bufsz : sizeof(out),
+		.caller = &caller,
 	};
-	int result = core_ioctl(options->core, (struct emu_session *)(uintptr_t)fi->fh, &call);
-	fuse_reply_ioctl(req, result, call.out_len ? out : NULL, call.out_len);
+	int result = core_ioctl(options->core, session, &call);
+	if (call.hold_ns || call.hang)
+		front_hold(req, session, &call, NULL);
+	else
+		fuse_reply_ioctl(req, result, call.out_len ? out : NULL, call.out_len);
+}
+
+static char node_path[4096];
+
+const char *front_node_path(void)
+{
+	return node_path;
 }
 
 void front_ready(const struct front_options *options, const char *front, const char *path)
 {
+	snprintf(node_path, sizeof(node_path), "%s", path);
 	struct core_identity id;
 	core_identity(options->core, &id);
 	emu_log("serving %s (front %s, profile %s, mode %04o, policy %s %s, generation %llu)", path,
@@ -97,14 +145,20 @@ void front_ready(const struct front_options *options, const char *front, const c
 
 int front_loop(struct fuse_session *session, const struct front_options *options)
 {
+	if (front_hold_start(options) != 0) {
+		emu_log("start: cannot create the thread that answers held calls");
+		return 1;
+	}
 	struct fuse_loop_config *config = fuse_loop_cfg_create();
 	if (!config) {
 		emu_log("start: out of memory");
+		front_hold_stop();
 		return 1;
 	}
 	fuse_loop_cfg_set_max_threads(config, options->max_threads);
 	int err = fuse_session_loop_mt(session, config);
 	fuse_loop_cfg_destroy(config);
+	front_hold_stop();
 	/* The loop returns the signal that stopped it, or a negative errno. */
 	if (err < 0) {
 		emu_log("serve: %s", strerror(-err));

@@ -14,6 +14,7 @@
  * Environment: MSHV_EMU_FRONT (fuse|cuse), MSHV_EMU_BIN, MSHV_EMU_PROBE,
  * MSHV_EMU_POLICIES (the policies/ directory).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -100,6 +101,12 @@ static void mountpoint_of(const struct daemon *d, char *out, size_t size)
 	snprintf(out, size, "%.*s/mnt", (int)sizeof(d->dir) - 1, d->dir);
 }
 
+/* The control socket of the daemon with PID: one per daemon process. */
+static void control_of(const struct daemon *d, pid_t pid, char *out, size_t size)
+{
+	snprintf(out, size, "%.*s/ctl-%d.sock", (int)sizeof(d->dir) - 1, d->dir, (int)pid);
+}
+
 static void policy_path(const char *file, char *out, size_t size)
 {
 	snprintf(out, size, "%s/%s", env_or("MSHV_EMU_POLICIES", "policies"), file);
@@ -116,13 +123,18 @@ static pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_
 		int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(log, STDOUT_FILENO);
 		dup2(log, STDERR_FILENO);
-		char fd_arg[16];
+		char fd_arg[16], control[128];
 		snprintf(fd_arg, sizeof(fd_arg), "%d", ready_fd);
+		control_of(d, getpid(), control, sizeof(control));
 		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
-		const char *argv[16] = {bin,	   "--front", front_is_cuse() ? "cuse" : "fuse",
-					"--name",  d->name,   "--mountpoint",
-					mountpoint};
-		int argc = 7;
+		const char *argv[16] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
+		int argc = 3;
+		argv[argc++] = "--name";
+		argv[argc++] = d->name;
+		argv[argc++] = "--mountpoint";
+		argv[argc++] = mountpoint;
+		argv[argc++] = "--control";
+		argv[argc++] = control;
 		if (ready_fd >= 0) {
 			argv[argc++] = "--ready-fd";
 			argv[argc++] = fd_arg;
@@ -216,8 +228,15 @@ static void daemon_cleanup(struct daemon *d)
 	print_log(d);
 	char mountpoint[96];
 	mountpoint_of(d, mountpoint, sizeof(mountpoint));
-	unlink(d->log);
 	rmdir(mountpoint);
+	/* The log, and control sockets a SIGKILLed daemon could not remove. */
+	DIR *dir = opendir(d->dir);
+	struct dirent *entry;
+	while (dir && (entry = readdir(dir)))
+		if (entry->d_name[0] != '.')
+			unlinkat(dirfd(dir), entry->d_name, 0);
+	if (dir)
+		closedir(dir);
 	rmdir(d->dir);
 	memset(d, 0, sizeof(*d));
 }

@@ -44,12 +44,12 @@ static struct emu_session served_session;
 static void serve(struct policy_snapshot *snap)
 {
 	core_init(&served_core, snap);
-	core_session_open(&served_core, &served_session);
+	core_open(&served_core, &served_session, &(struct emu_call){0});
 }
 
 static void stop_serving(void)
 {
-	core_session_close(&served_core, &served_session);
+	core_release(&served_core, &served_session, NULL);
 	core_fini(&served_core);
 }
 
@@ -143,7 +143,7 @@ Test(session, racing_requests_lock_exactly_one_version)
 		pthread_t threads[2];
 		struct race races[2] = {{&core, &session, &barrier, 1, 0},
 					{&core, &session, &barrier, 2, 0}};
-		core_session_open(&core, &session);
+		core_open(&core, &session, &(struct emu_call){0});
 		pthread_barrier_init(&barrier, NULL, 2);
 		for (int t = 0; t < 2; t++)
 			pthread_create(&threads[t], NULL, race_request, &races[t]);
@@ -155,7 +155,7 @@ Test(session, racing_requests_lock_exactly_one_version)
 		cr_assert_eq(races[!winner].result, -EBADFD, "round %d: loser got %d", round,
 			     races[!winner].result);
 		cr_assert_eq(atomic_load(&session.negotiated), races[winner].version);
-		core_session_close(&core, &session);
+		core_release(&core, &session, NULL);
 	}
 	core_fini(&core);
 }

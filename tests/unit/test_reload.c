@@ -45,7 +45,7 @@ Test(reload, sessions_keep_their_version_and_follow_new_answers)
 	struct emu_core core;
 	struct emu_session session;
 	core_init(&core, policy_with_value(10, "[1, 2]"));
-	core_session_open(&core, &session);
+	core_open(&core, &session, &(struct emu_call){0});
 	cr_assert_eq(request(&core, &session, 2), 0);
 	cr_expect_eq(check(&core, &session, 1), 10);
 
@@ -58,7 +58,7 @@ Test(reload, sessions_keep_their_version_and_follow_new_answers)
 	cr_expect_eq(check(&core, &session, 1), -EOPNOTSUPP);
 	core_publish(&core, policy_with_value(40, "[1, 2]"));
 	cr_expect_eq(check(&core, &session, 1), 40);
-	core_session_close(&core, &session);
+	core_release(&core, &session, NULL);
 	core_fini(&core);
 }
 
@@ -72,7 +72,7 @@ static void *reader_loop(void *arg)
 {
 	struct reader *r = arg;
 	struct emu_session session;
-	core_session_open(r->core, &session);
+	core_open(r->core, &session, &(struct emu_call){0});
 	if (request(r->core, &session, 1) != 0)
 		r->failures++;
 	while (!atomic_load(r->stop)) {
@@ -85,7 +85,7 @@ static void *reader_loop(void *arg)
 		r->saw_a += a == 100;
 		r->saw_b += a == 200;
 	}
-	core_session_close(r->core, &session);
+	core_release(r->core, &session, NULL);
 	return NULL;
 }
 
@@ -117,9 +117,9 @@ Test(reload, storm_while_readers_dispatch)
 		cr_expect_gt(readers[i].calls, 0);
 	}
 	struct emu_session session;
-	core_session_open(&core, &session);
+	core_open(&core, &session, &(struct emu_call){0});
 	cr_expect_eq(request(&core, &session, 1), 0);
 	cr_expect_eq(check(&core, &session, 1), 100, "the last published policy serves");
-	core_session_close(&core, &session);
+	core_release(&core, &session, NULL);
 	core_fini(&core);
 }

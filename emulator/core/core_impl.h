@@ -1,0 +1,20 @@
+/*
+ * core_impl.h - what dispatch.c and core.c share; not for front ends.
+ */
+#ifndef MSHV_EMU_CORE_IMPL_H
+#define MSHV_EMU_CORE_IMPL_H
+
+#include "core.h"
+
+/* Record one transcript event if a transcript is on.  Inside an RCU read
+ * section.  CALL may be NULL for open/release without a caller. */
+void core_trace_event(struct emu_core *core, enum trace_kind kind,
+		      const struct emu_session *session, const struct emu_call *call,
+		      const char *ioctl_name, int result, uint64_t generation, bool deferred);
+
+/* The first fault rule that fires for INPUT (injected, then the policy's);
+ * copies its name into CALL.  Inside an RCU read section. */
+const struct fault_rule *decide_fault(struct emu_core *core, const struct policy_snapshot *snap,
+				      const struct fault_input *input, struct emu_call *call);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * trace.c - the transcript (see trace.h): a bounded lock-free ring that any
+ * thread records into, and one writer thread that turns it into JSON Lines.
+ *
+ * The ring is Dmitry Vyukov's bounded MPMC queue (per-slot sequence numbers),
+ * with the dequeue side reduced to plain loads and stores because only the
+ * writer thread ever dequeues.
+ *
+ * It deliberately does not: block, allocate or make a syscall when recording;
+ * wake the writer (the writer polls every 2 ms when idle, so a producer never
+ * pays for a futex); read anything about the caller at record time (comm is
+ * looked up later by the writer); rotate, fsync or report write errors on the
+ * file (trace_close has no way to return one).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errnames.h"
+#include "trace.h"
+
+#define RING_SLOTS    16384 /* a power of two, so a position maps to its slot by masking */
+#define RING_MASK     (RING_SLOTS - 1)
+#define CACHE_LINE    64
+#define COMM_BYTES    64 /* the kernel's TASK_COMM_LEN is 16 */
+#define IDLE_PAUSE_NS 2000000L
+#define NS_PER_SEC    UINT64_C(1000000000)
+
+struct trace_slot {
+	/*
+	 * Vyukov's turn counter.  For the producer that claims position pos:
+	 * == pos while the slot is free for it, == pos + 1 once its event is
+	 * published, == pos + RING_SLOTS once the writer has copied it out and
+	 * the next lap may reuse the slot.
+	 */
+	_Atomic uint64_t sequence;
+	struct trace_event event;
+};
+
+struct trace {
+	/* Written by every producer: a line of its own, away from the writer. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t enqueue_pos;
+	/* Written only on overflow, read by the writer per event: its own line
+	 * keeps those reads from pulling enqueue_pos away from the producers. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t dropped;
+
+	/* Writer-thread state; trace_close's once the writer is joined. */
+	_Alignas(CACHE_LINE) uint64_t dequeue_pos;
+	_Atomic bool stopping;
+	uint64_t drops_reported; /* the total in the last "dropped" line */
+	bool drop_pending;	 /* a growth was seen; its line is not written yet */
+	uint64_t drop_total;	 /* ... the total seen then */
+	uint64_t drop_due_pos;	 /* ... and the line goes after the events below this */
+	bool comm_cached;	 /* one pid -> comm pair; comm_valid: it could be read */
+	bool comm_valid;
+	int32_t comm_pid;
+	char comm[COMM_BYTES];
+	FILE *file;
+	char *path;
+	pthread_t writer;
+
+	struct trace_slot slots[RING_SLOTS];
+};
+
+void trace_record(struct trace *trace, const struct trace_event *ev)
+{
+	if (!trace)
+		return;
+	/* Relaxed: the position is only a claim ticket.  The slot's contents
+	 * are ordered by the slot's sequence, never by enqueue_pos. */
+	uint64_t pos = atomic_load_explicit(&trace->enqueue_pos, memory_order_relaxed);
+	struct trace_slot *slot;
+	for (;;) {
+		slot = &trace->slots[pos & RING_MASK];
+		/* Acquire pairs with the writer's release after it copied the
+		 * previous lap's event out, so our copy in cannot race its read. */
+		uint64_t seq = atomic_load_explicit(&slot->sequence, memory_order_acquire);
+		int64_t lag = (int64_t)(seq - pos);
+		if (lag == 0) {
+			/* Relaxed either way: winning only grants the slot, whose
+			 * reuse is already ordered by the acquire above; losing
+			 * reloads pos into the loop. */
+			if (atomic_compare_exchange_weak_explicit(&trace->enqueue_pos, &pos,
+								  pos + 1, memory_order_relaxed,
+								  memory_order_relaxed))
+				break;
+		} else if (lag < 0) {
+			/* The slot still holds the event of one lap ago: full.
+			 * Release so that a writer that sees this count (acquire)
+			 * then reads an enqueue_pos of at least pos, which is
+			 * where writer_note_drops places the line. */
+			atomic_fetch_add_explicit(&trace->dropped, 1, memory_order_release);
+			return;
+		} else {
+			/* Another producer took pos first. */
+			pos = atomic_load_explicit(&trace->enqueue_pos, memory_order_relaxed);
+		}
+	}
+	slot->event = *ev;
+	/* Release publishes the event to the writer's acquire in ring_pop. */
+	atomic_store_explicit(&slot->sequence, pos + 1, memory_order_release);
+}
+
+/* ring_pop - copy the next event out; false if it is not published yet.
+ * Writer thread only. */
+static bool ring_pop(struct trace *trace, struct trace_event *out)
+{
+	struct trace_slot *slot = &trace->slots[trace->dequeue_pos & RING_MASK];
+	/* Acquire pairs with trace_record's release: the event's bytes are in. */
+	uint64_t seq = atomic_load_explicit(&slot->sequence, memory_order_acquire);
+	if (seq != trace->dequeue_pos + 1)
+		return false; /* empty, or its producer is still copying: keep order */
+	*out = slot->event;
+	/* Release: our read happens before the next lap's producer writes. */
+	atomic_store_explicit(&slot->sequence, trace->dequeue_pos + RING_SLOTS,
+			      memory_order_release);
+	trace->dequeue_pos++;
+	return true;
+}
+
+/* utf8_valid - length of the well-formed UTF-8 sequence (RFC 3629) at S,
+ * which has AVAIL bytes, or 0. */
+static size_t utf8_valid(const unsigned char *s, size_t avail)
+{
+	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+		     : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+		     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+						    : 0;
+	if (!len || len > avail)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong forms, UTF-16 surrogates, code points past U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return len;
+}
+
+/*
+ * json_string - TEXT (at most MAX bytes) as a JSON string, or null for NULL.
+ * Bytes that are not UTF-8 become U+FFFD: comm is whatever a process passed
+ * to prctl(PR_SET_NAME), cut at 15 bytes by the kernel, possibly mid-character,
+ * and one such byte would make the whole line invalid JSON.
+ */
+static void json_string(FILE *out, const char *text, size_t max)
+{
+	if (!text) {
+		fputs("null", out);
+		return;
+	}
+	const unsigned char *s = (const unsigned char *)text;
+	size_t len = strnlen(text, max);
+	putc('"', out);
+	for (size_t i = 0; i < len; i++) {
+		size_t seq;
+		if (s[i] == '"' || s[i] == '\\') {
+			putc('\\', out);
+			putc(s[i], out);
+		} else if (s[i] < 0x20) {
+			fprintf(out, "\\u%04x", s[i]);
+		} else if (s[i] < 0x80) {
+			putc(s[i], out);
+		} else if ((seq = utf8_valid(s + i, len - i)) != 0) {
+			fwrite(text + i, 1, seq, out);
+			i += seq - 1;
+		} else {
+			fputs("\\ufffd", out);
+		}
+	}
+	putc('"', out);
+}
+
+/* writer_comm - /proc/PID/comm without its newline, or NULL once the process
+ * is gone (or in another pid namespace: FUSE then reports pid 0).  The last
+ * pair is cached: a session's events come in runs from one process. */
+static const char *writer_comm(struct trace *trace, int32_t pid)
+{
+	if (trace->comm_cached && trace->comm_pid == pid)
+		return trace->comm_valid ? trace->comm : NULL;
+	trace->comm_cached = true;
+	trace->comm_pid = pid;
+	trace->comm_valid = false;
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%" PRId32 "/comm", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	ssize_t n = read(fd, trace->comm, sizeof(trace->comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	if (trace->comm[n - 1] == '\n')
+		n--;
+	trace->comm[n] = '\0';
+	trace->comm_valid = true;
+	return trace->comm;
+}
+
+static void writer_event(struct trace *trace, const struct trace_event *ev)
+{
+	static const char *const kinds[] = {
+		[TRACE_OPEN] = "open",
+		[TRACE_IOCTL] = "ioctl",
+		[TRACE_RELEASE] = "release",
+	};
+	const char *kind = (unsigned)ev->kind <= TRACE_RELEASE ? kinds[ev->kind] : "unknown";
+	FILE *out = trace->file;
+	time_t seconds = (time_t)(ev->time_ns / NS_PER_SEC);
+	char stamp[32] = "invalid";
+	struct tm tm;
+	if (gmtime_r(&seconds, &tm))
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+
+	fprintf(out,
+		"{\"time\":\"%s.%09" PRIu64 "Z\",\"event\":\"%s\",\"pid\":%" PRId32 ",\"comm\":",
+		stamp, ev->time_ns % NS_PER_SEC, kind, ev->pid);
+	json_string(out, ev->comm[0] ? ev->comm : writer_comm(trace, ev->pid), COMM_BYTES);
+	fprintf(out, ",\"uid\":%" PRIu32 ",\"session\":%" PRIu64, ev->uid, ev->session);
+	if (ev->kind == TRACE_IOCTL) {
+		fputs(",\"ioctl\":", out);
+		json_string(out, ev->ioctl[0] ? ev->ioctl : NULL, sizeof(ev->ioctl));
+		fprintf(out, ",\"cmd\":\"0x%08" PRIx32 "\",\"arg\":", ev->cmd);
+		if (ev->has_arg)
+			fprintf(out, "%" PRIu32, ev->arg);
+		else
+			fputs("null", out);
+	}
+	if (ev->result >= 0) {
+		fprintf(out, ",\"result\":%" PRId32, ev->result);
+	} else {
+		/* 64-bit, so that even INT32_MIN negates. */
+		int64_t err = -(int64_t)ev->result;
+		fprintf(out, ",\"result\":-1,\"errno\":%" PRId64 ",\"errno_name\":", err);
+		json_string(out, err <= INT_MAX ? errname_of((int)err) : NULL, SIZE_MAX);
+	}
+	if (ev->deferred)
+		fputs(",\"deferred\":true", out);
+	fputs(",\"fault\":", out);
+	json_string(out, ev->fault[0] ? ev->fault : NULL, sizeof(ev->fault));
+	fprintf(out, ",\"generation\":%" PRIu64 "}\n", ev->generation);
+}
+
+static void writer_drop_line(struct trace *trace, uint64_t total)
+{
+	fprintf(trace->file,
+		"{\"event\":\"dropped\",\"count\":%" PRIu64 ",\"total\":%" PRIu64 "}\n",
+		total - trace->drops_reported, total);
+	trace->drops_reported = total;
+}
+
+/*
+ * writer_note_drops - report new drops once the events queued before them
+ * are written, so the line sits at the gap rather than up to a ring's worth
+ * of events earlier.  Called after each event and whenever the ring is empty.
+ */
+static void writer_note_drops(struct trace *trace)
+{
+	if (!trace->drop_pending) {
+		/* Acquire pairs with the release in trace_record's drop path. */
+		uint64_t total = atomic_load_explicit(&trace->dropped, memory_order_acquire);
+		if (total == trace->drops_reported)
+			return;
+		trace->drop_pending = true;
+		trace->drop_total = total;
+		/* Relaxed suffices: coherence after that acquire already makes
+		 * this at least every dropping producer's pos. */
+		trace->drop_due_pos =
+			atomic_load_explicit(&trace->enqueue_pos, memory_order_relaxed);
+	}
+	if ((int64_t)(trace->dequeue_pos - trace->drop_due_pos) < 0)
+		return;
+	writer_drop_line(trace, trace->drop_total);
+	trace->drop_pending = false;
+}
+
+static void *writer_run(void *arg)
+{
+	struct trace *trace = arg;
+	const struct timespec idle_pause = {.tv_nsec = IDLE_PAUSE_NS};
+	struct trace_event ev;
+
+	for (;;) {
+		/* Read before draining: once set, every event recorded before
+		 * trace_close is published (acquire pairs with its release),
+		 * so this drain is the last one needed. */
+		bool stopping = atomic_load_explicit(&trace->stopping, memory_order_acquire);
+		while (ring_pop(trace, &ev)) {
+			writer_event(trace, &ev);
+			writer_note_drops(trace);
+		}
+		writer_note_drops(trace);
+		if (stopping)
+			return NULL;
+		/* Idle: make what we have visible, then poll again later rather
+		 * than have producers wake us. */
+		fflush(trace->file);
+		nanosleep(&idle_pause, NULL);
+	}
+}
+
+struct trace *trace_open(const char *path, struct diag_list *diags)
+{
+	struct trace *trace = NULL;
+	char *path_copy = NULL;
+	FILE *file = NULL;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !(file = fdopen(fd, "w"))) {
+		diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+		goto fail;
+	}
+	/* Larger than BUFSIZ: fewer write(2)s when the writer is busy. */
+	setvbuf(file, NULL, _IOFBF, 1 << 16);
+	trace = aligned_alloc(CACHE_LINE, sizeof(*trace));
+	path_copy = strdup(path);
+	if (!trace || !path_copy) {
+		diag_add(diags, path, 0, 0, "allocate transcript: %s", strerror(ENOMEM));
+		goto fail;
+	}
+	memset(trace, 0, offsetof(struct trace, slots));
+	atomic_init(&trace->enqueue_pos, 0);
+	atomic_init(&trace->dropped, 0);
+	atomic_init(&trace->stopping, false);
+	for (uint64_t i = 0; i < RING_SLOTS; i++)
+		atomic_init(&trace->slots[i].sequence, i);
+	trace->file = file;
+	trace->path = path_copy;
+
+	/* The writer blocks every signal: a process-directed signal (SIGTERM,
+	 * SIGHUP) must reach a thread that acts on it, such as libfuse's loop
+	 * waiting for EINTR, not this one. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&trace->writer, NULL, writer_run, trace);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		diag_add(diags, path, 0, 0, "start writer thread: %s", strerror(err));
+		goto fail;
+	}
+	pthread_setname_np(trace->writer, "mshv-trace");
+	return trace;
+
+fail:
+	free(path_copy);
+	free(trace);
+	if (file)
+		fclose(file);
+	else if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+uint64_t trace_dropped(const struct trace *trace)
+{
+	/* Relaxed: a statistic; nothing else is read on the strength of it. */
+	return atomic_load_explicit(&trace->dropped, memory_order_relaxed);
+}
+
+const char *trace_path(const struct trace *trace)
+{
+	return trace->path;
+}
+
+void trace_close(struct trace *trace)
+{
+	if (!trace)
+		return;
+	/* Release: the caller ordered every trace_record before this call, so
+	 * the writer's acquire of stopping also sees all their events. */
+	atomic_store_explicit(&trace->stopping, true, memory_order_release);
+	pthread_join(trace->writer, NULL);
+	/* The join orders the writer's state before us; relaxed is enough. */
+	uint64_t total = atomic_load_explicit(&trace->dropped, memory_order_relaxed);
+	if (total != trace->drops_reported)
+		writer_drop_line(trace, total);
+	fclose(trace->file);
+	free(trace->path);
+	free(trace);
+}

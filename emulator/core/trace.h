@@ -1,0 +1,72 @@
+/*
+ * trace.h - the transcript: one JSON Lines event per open, ioctl and release.
+ *
+ * The ioctl path only copies a fixed-size record into a lock-free bounded
+ * ring (no allocation, no lock, no syscall); a writer thread formats and
+ * writes the records.  When the ring is full the record is dropped and
+ * counted; the writer reports drops in the transcript itself, so a gap is
+ * never silent.  With no transcript open, the cost is one pointer load.
+ */
+#ifndef MSHV_EMU_TRACE_H
+#define MSHV_EMU_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+enum trace_kind {
+	TRACE_OPEN,
+	TRACE_IOCTL,
+	TRACE_RELEASE,
+};
+
+#define TRACE_NAME_MAX 48
+
+/* One event, as the core saw it.  Strings are copied in: the snapshot they
+ * came from may be gone by the time the writer runs. */
+struct trace_event {
+	uint64_t time_ns; /* CLOCK_REALTIME */
+	uint64_t session; /* the session id: the Nth open of the device */
+	uint64_t generation;
+	int32_t pid;
+	uint32_t uid;
+	enum trace_kind kind;
+	uint32_t cmd;	/* TRACE_IOCTL */
+	bool has_arg;	/* the call carried a __u32 argument */
+	uint32_t arg;	/* ... this one (capability id, version) */
+	int32_t result; /* >= 0 value, < 0 -errno */
+	bool deferred;	/* answered later (delay, hang): result is what was decided now */
+	char ioctl[TRACE_NAME_MAX]; /* "MSHV_CHECK_EXTENSION", or "" when unknown */
+	char fault[TRACE_NAME_MAX]; /* the rule that fired, or "" */
+	char comm[16]; /* the caller's command name if known, else "": the writer asks /proc */
+};
+
+struct trace;
+
+/*
+ * trace_open - start a transcript to PATH (created or truncated, 0644) and
+ * its writer thread.  Returns NULL with a message in DIAGS if PATH cannot be
+ * opened.  Cold path.
+ */
+struct trace *trace_open(const char *path, struct diag_list *diags);
+
+/* trace_record - queue EV; never blocks.  Safe from any thread, any number
+ * at once, including inside an RCU read section. */
+void trace_record(struct trace *trace, const struct trace_event *ev);
+
+/* trace_dropped - events dropped so far because the ring was full. */
+uint64_t trace_dropped(const struct trace *trace);
+
+/* trace_path - the file this transcript writes. */
+const char *trace_path(const struct trace *trace);
+
+/*
+ * trace_close - write what is queued, a final line if anything was dropped,
+ * stop the writer, close the file, free TRACE.  No trace_record may run
+ * concurrently (unpublish it and wait for readers first).
+ */
+void trace_close(struct trace *trace);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * daemon.h - the running daemon's state, shared by main.c (start, signals)
+ * and control.c (mshvctl's socket).
+ */
+#ifndef MSHV_EMU_DAEMON_H
+#define MSHV_EMU_DAEMON_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "front/front.h"
+
+struct daemon {
+	struct emu_core core;
+	pthread_mutex_t reload_lock; /* one reload at a time: SIGHUP or mshvctl */
+	char *policy_path;	     /* under reload_lock; NULL: the embedded default */
+	const char *front;	     /* "cuse" or "fuse" */
+	struct front_options front_options;
+	uint64_t started_ns; /* CLOCK_MONOTONIC */
+	uid_t uid;
+};
+
+/*
+ * daemon_reload - load PATH (NULL: the current policy file) and publish it.
+ * A PATH that loads becomes the file later reloads read.  Logs the outcome;
+ * writes diagnostics, or the new generation and digest, to REPORT too if
+ * not NULL.  Returns 0, or 1 when the policy was rejected (the old one keeps
+ * serving).  Cold path.
+ */
+int daemon_reload(struct daemon *daemon, const char *path, FILE *report);
+
+/* control_start / control_stop - mshvctl's Unix socket at PATH. */
+int control_start(struct daemon *daemon, const char *path);
+void control_stop(void);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * mshvctl - control a running mshv-emu over its Unix socket.
+ *
+ * It sends its arguments, one per line and an empty line, and prints the
+ * daemon's answer: the daemon renders tables and JSON (control.c), so this
+ * client knows no command.  Exit status: 0 when the daemon said ok, 1 when it
+ * said error or could not be reached, 2 for a usage error.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/mshv-emu.sock"
+
+static const char usage_text[] =
+	"usage: mshvctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	"commands:\n"
+	"  status                     front, node, policy, generation, sessions, uptime\n"
+	"  stats                      calls per ioctl, refusals per errno, firings per fault rule\n"
+	"  reload [FILE]              reload the policy (or switch to FILE)\n"
+	"  fault enable|disable RULE  switch a fault rule on or off\n"
+	"  inject RULE                arm a fault rule given as YAML (once, unless it says when)\n"
+	"  release                    let every hung call complete\n"
+	"  trace start FILE | stop    start or stop the JSON Lines transcript\n";
+
+int main(int argc, char **argv)
+{
+	const char *path = DEFAULT_SOCKET;
+	int first = 1;
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--socket")) {
+		path = argv[2];
+		first = 3;
+	}
+	if (first >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	for (int i = first; i < argc; i++) {
+		if (strchr(argv[i], '\n') || !*argv[i]) {
+			fprintf(stderr, "mshvctl: argument %d is empty or holds a newline\n", i);
+			return 2;
+		}
+	}
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "mshvctl: %s: path too long for a Unix socket\n", path);
+		return 2;
+	}
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		fprintf(stderr,
+			"mshvctl: connect %s: %s (is mshv-emu running with --control %s?)\n", path,
+			strerror(errno), path);
+		return 1;
+	}
+	FILE *conn = fdopen(fd, "r+");
+	if (!conn)
+		return 1;
+	for (int i = first; i < argc; i++)
+		fprintf(conn, "%s\n", argv[i]);
+	fputc('\n', conn);
+	fflush(conn);
+	shutdown(fd, SHUT_WR);
+
+	char status[16] = "";
+	if (!fgets(status, sizeof(status), conn)) {
+		fprintf(stderr, "mshvctl: %s closed without answering\n", path);
+		return 1;
+	}
+	bool ok = !strcmp(status, "ok\n");
+	FILE *out = ok ? stdout : stderr;
+	char buf[4096];
+	size_t got;
+	if (!ok)
+		fputs("mshvctl: ", stderr);
+	while ((got = fread(buf, 1, sizeof(buf), conn)) > 0)
+		fwrite(buf, 1, got, out);
+	fclose(conn);
+	return ok ? 0 : 1;
+}

@@ -1,0 +1,389 @@
+/*
+ * test_trace.c - the transcript: exact JSON lines, comm from /proc, no event
+ * lost silently under concurrent producers or overflow, open errors as
+ * diagnostics.
+ *
+ * The transcript is read back only after trace_close, which drains the ring:
+ * no test waits on the writer's timing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "trace.h"
+
+/* trace.c's ring size: the first drop cannot come before this many events. */
+#define RING_SLOTS 16384
+
+/* 2026-11-20T23:41:07Z is 1795218067 s after the epoch (date -u -d ... +%s). */
+#define TIME_NS 1795218067123456789ULL
+
+struct transcript {
+	char *text;
+	char **lines;
+	size_t count;
+};
+
+static void temp_path(char *path, size_t size)
+{
+	snprintf(path, size, "/tmp/mshv-emu-trace-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	close(fd);
+}
+
+static struct transcript transcript_read(const char *path)
+{
+	struct transcript t = {0};
+	FILE *file = fopen(path, "r");
+	cr_assert_not_null(file, "open %s: %s", path, strerror(errno));
+	size_t size = 0;
+	FILE *mem = open_memstream(&t.text, &size);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), file)) > 0)
+		fwrite(buf, 1, n, mem);
+	fclose(mem);
+	fclose(file);
+	cr_assert(size == 0 || t.text[size - 1] == '\n', "the transcript ends with a newline");
+	for (size_t i = 0; i < size; i++)
+		t.count += t.text[i] == '\n';
+	t.lines = calloc(t.count + 1, sizeof(*t.lines));
+	char *line = t.text;
+	for (size_t i = 0; i < t.count; i++) {
+		char *end = strchr(line, '\n');
+		*end = '\0';
+		t.lines[i] = line;
+		line = end + 1;
+	}
+	unlink(path);
+	return t;
+}
+
+static void transcript_free(struct transcript *t)
+{
+	free(t->lines);
+	free(t->text);
+}
+
+static void self_comm(char *comm, size_t size)
+{
+	FILE *file = fopen("/proc/self/comm", "r");
+	cr_assert_not_null(file);
+	cr_assert_not_null(fgets(comm, (int)size, file));
+	fclose(file);
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+static struct trace *open_temp(char *path, size_t size)
+{
+	struct diag_list diags = {0};
+	temp_path(path, size);
+	struct trace *trace = trace_open(path, &diags);
+	cr_assert_not_null(trace, "trace_open %s", path);
+	cr_assert_eq(diags.count, 0);
+	cr_assert_str_eq(trace_path(trace), path);
+	return trace;
+}
+
+static struct trace_event event_at(enum trace_kind kind, uint64_t time_ns)
+{
+	return (struct trace_event){
+		.time_ns = time_ns,
+		.session = 4,
+		.generation = 2,
+		.pid = getpid(),
+		.uid = 1000,
+		.kind = kind,
+	};
+}
+
+/* Counts from a {"event":"dropped",...} line, or false if LINE is not one. */
+static bool line_drop_counts(const char *line, uint64_t *count, uint64_t *total)
+{
+	return sscanf(line, "{\"event\":\"dropped\",\"count\":%" SCNu64 ",\"total\":%" SCNu64 "}",
+		      count, total) == 2 &&
+	       line[strlen(line) - 1] == '}';
+}
+
+static bool line_is_event(const char *line)
+{
+	size_t len = strlen(line);
+	return !strncmp(line, "{\"time\":", 8) && len > 8 && line[len - 1] == '}';
+}
+
+static uint64_t line_field_u64(const char *line, const char *key)
+{
+	const char *at = strstr(line, key);
+	cr_assert_not_null(at, "%s in %s", key, line);
+	return strtoull(at + strlen(key), NULL, 10);
+}
+
+Test(trace, scripted_sequence_is_written_exactly)
+{
+	char path[64], comm[64], expected[4][1024];
+	struct trace *trace = open_temp(path, sizeof(path));
+	self_comm(comm, sizeof(comm));
+
+	struct trace_event open_ev = event_at(TRACE_OPEN, TIME_NS);
+	struct trace_event check_ev = event_at(TRACE_IOCTL, TIME_NS + 1);
+	check_ev.cmd = 0x4004b801;
+	check_ev.has_arg = true;
+	check_ev.arg = 3;
+	check_ev.result = 1;
+	strcpy(check_ev.ioctl, "MSHV_CHECK_EXTENSION");
+	struct trace_event create_ev = event_at(TRACE_IOCTL, TIME_NS + 876543211);
+	create_ev.cmd = 0x4010b800;
+	create_ev.result = -524;
+	create_ev.deferred = true;
+	create_ev.generation = 3;
+	strcpy(create_ev.ioctl, "MSHV_CREATE_PARTITION");
+	strcpy(create_ev.fault, "slow-create");
+	struct trace_event release_ev = event_at(TRACE_RELEASE, TIME_NS + 1000000000);
+	release_ev.generation = 3;
+	trace_record(trace, &open_ev);
+	trace_record(trace, &check_ev);
+	trace_record(trace, &create_ev);
+	trace_record(trace, &release_ev);
+	cr_assert_eq(trace_dropped(trace), 0);
+	trace_close(trace);
+
+	int pid = getpid();
+	snprintf(expected[0], sizeof(expected[0]),
+		 "{\"time\":\"2026-11-20T23:41:07.123456789Z\",\"event\":\"open\",\"pid\":%d,"
+		 "\"comm\":\"%s\",\"uid\":1000,\"session\":4,\"result\":0,\"fault\":null,"
+		 "\"generation\":2}",
+		 pid, comm);
+	snprintf(expected[1], sizeof(expected[1]),
+		 "{\"time\":\"2026-11-20T23:41:07.123456790Z\",\"event\":\"ioctl\",\"pid\":%d,"
+		 "\"comm\":\"%s\",\"uid\":1000,\"session\":4,\"ioctl\":\"MSHV_CHECK_EXTENSION\","
+		 "\"cmd\":\"0x4004b801\",\"arg\":3,\"result\":1,\"fault\":null,\"generation\":2}",
+		 pid, comm);
+	snprintf(expected[2], sizeof(expected[2]),
+		 "{\"time\":\"2026-11-20T23:41:08.000000000Z\",\"event\":\"ioctl\",\"pid\":%d,"
+		 "\"comm\":\"%s\",\"uid\":1000,\"session\":4,\"ioctl\":\"MSHV_CREATE_PARTITION\","
+		 "\"cmd\":\"0x4010b800\",\"arg\":null,\"result\":-1,\"errno\":524,"
+		 "\"errno_name\":\"ENOTSUPP\",\"deferred\":true,\"fault\":\"slow-create\","
+		 "\"generation\":3}",
+		 pid, comm);
+	snprintf(expected[3], sizeof(expected[3]),
+		 "{\"time\":\"2026-11-20T23:41:08.123456789Z\",\"event\":\"release\",\"pid\":%d,"
+		 "\"comm\":\"%s\",\"uid\":1000,\"session\":4,\"result\":0,\"fault\":null,"
+		 "\"generation\":3}",
+		 pid, comm);
+
+	struct transcript t = transcript_read(path);
+	cr_assert_eq(t.count, 4, "%zu lines:\n%s", t.count, t.text);
+	for (int i = 0; i < 4; i++)
+		cr_expect_str_eq(t.lines[i], expected[i], "line %d", i + 1);
+	transcript_free(&t);
+}
+
+Test(trace, comm_is_the_recording_process_name)
+{
+	char path[64], comm[64], field[128];
+	struct trace *trace = open_temp(path, sizeof(path));
+	struct trace_event ev = event_at(TRACE_OPEN, TIME_NS);
+	trace_record(trace, &ev);
+	trace_close(trace);
+
+	self_comm(comm, sizeof(comm));
+	snprintf(field, sizeof(field), ",\"comm\":\"%s\",", comm);
+	struct transcript t = transcript_read(path);
+	cr_assert_eq(t.count, 1);
+	cr_expect_not_null(strstr(t.lines[0], field), "%s not in %s", field, t.lines[0]);
+	transcript_free(&t);
+}
+
+Test(trace, comm_of_a_process_that_is_gone_is_null)
+{
+	char path[64];
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+
+	struct trace *trace = open_temp(path, sizeof(path));
+	struct trace_event ev = event_at(TRACE_RELEASE, TIME_NS);
+	ev.pid = child;
+	trace_record(trace, &ev);
+	trace_close(trace);
+
+	struct transcript t = transcript_read(path);
+	cr_assert_eq(t.count, 1);
+	cr_expect_not_null(strstr(t.lines[0], ",\"comm\":null,"), "%s", t.lines[0]);
+	transcript_free(&t);
+}
+
+Test(trace, strings_are_json_escaped)
+{
+	char path[64], old_comm[64], expected[1024];
+	self_comm(old_comm, sizeof(old_comm));
+	/* A quote, a backslash, a control byte and a UTF-8 lead byte cut off:
+	 * what PR_SET_NAME's 15-byte limit does to a non-ASCII name. */
+	cr_assert_eq(prctl(PR_SET_NAME, "q\"b\\s\x01\xc3", 0, 0, 0), 0);
+	struct trace *trace = open_temp(path, sizeof(path));
+	struct trace_event ev = event_at(TRACE_IOCTL, TIME_NS);
+	ev.cmd = 0xdeadbeef;
+	ev.result = -4000;
+	strcpy(ev.fault, "caf\xc3\xa9\ttab\x7f");
+	trace_record(trace, &ev);
+	trace_close(trace);
+	prctl(PR_SET_NAME, old_comm, 0, 0, 0);
+
+	snprintf(expected, sizeof(expected),
+		 "{\"time\":\"2026-11-20T23:41:07.123456789Z\",\"event\":\"ioctl\",\"pid\":%d,"
+		 "\"comm\":\"q\\\"b\\\\s\\u0001\\ufffd\",\"uid\":1000,\"session\":4,\"ioctl\":null,"
+		 "\"cmd\":\"0xdeadbeef\",\"arg\":null,\"result\":-1,\"errno\":4000,"
+		 "\"errno_name\":null,\"fault\":\"caf\xc3\xa9\\u0009tab\x7f\",\"generation\":2}",
+		 (int)getpid());
+	struct transcript t = transcript_read(path);
+	cr_assert_eq(t.count, 1);
+	cr_expect_str_eq(t.lines[0], expected);
+	transcript_free(&t);
+}
+
+enum {
+	PRODUCERS = 4,
+	PER_PRODUCER = 50000,
+};
+
+struct producer {
+	struct trace *trace;
+	unsigned index;
+};
+
+static void *producer_run(void *arg)
+{
+	struct producer *p = arg;
+	struct trace_event ev = event_at(TRACE_IOCTL, TIME_NS);
+	ev.session = p->index;
+	ev.has_arg = true;
+	strcpy(ev.ioctl, "MSHV_CHECK_EXTENSION");
+	for (uint32_t i = 0; i < PER_PRODUCER; i++) {
+		ev.arg = i;
+		trace_record(p->trace, &ev);
+	}
+	return NULL;
+}
+
+Test(trace, concurrent_producers_lose_nothing_silently)
+{
+	char path[64];
+	struct trace *trace = open_temp(path, sizeof(path));
+	struct producer producers[PRODUCERS];
+	pthread_t threads[PRODUCERS];
+	for (unsigned i = 0; i < PRODUCERS; i++) {
+		producers[i] = (struct producer){.trace = trace, .index = i};
+		cr_assert_eq(pthread_create(&threads[i], NULL, producer_run, &producers[i]), 0);
+	}
+	for (unsigned i = 0; i < PRODUCERS; i++)
+		pthread_join(threads[i], NULL);
+	uint64_t dropped = trace_dropped(trace);
+	trace_close(trace);
+
+	struct transcript t = transcript_read(path);
+	uint64_t events = 0, reported = 0, count, total, last_total = 0;
+	int64_t last_arg[PRODUCERS] = {-1, -1, -1, -1};
+	for (size_t i = 0; i < t.count; i++) {
+		const char *line = t.lines[i];
+		if (line_drop_counts(line, &count, &total)) {
+			reported += count;
+			cr_expect_eq(total, reported, "line %zu: %s", i + 1, line);
+			last_total = total;
+			continue;
+		}
+		cr_assert(line_is_event(line), "line %zu: %s", i + 1, line);
+		events++;
+		/* The ring is FIFO, so each producer's events stay in order. */
+		uint64_t session = line_field_u64(line, "\"session\":");
+		int64_t arg = (int64_t)line_field_u64(line, "\"arg\":");
+		cr_assert_lt(session, PRODUCERS);
+		cr_expect_gt(arg, last_arg[session], "line %zu out of order", i + 1);
+		last_arg[session] = arg;
+	}
+	cr_expect_eq(events + reported, PRODUCERS * PER_PRODUCER,
+		     "%" PRIu64 " lines + %" PRIu64 " dropped", events, reported);
+	cr_expect_eq(last_total, dropped);
+	transcript_free(&t);
+}
+
+Test(trace, overflow_is_reported_in_band)
+{
+	enum {
+		RECORDS = 100000
+	};
+	char path[64];
+	struct trace *trace = open_temp(path, sizeof(path));
+	struct trace_event ev = event_at(TRACE_IOCTL, TIME_NS);
+	ev.has_arg = true;
+	for (uint32_t i = 0; i < RECORDS; i++) {
+		ev.arg = i;
+		trace_record(trace, &ev);
+	}
+	uint64_t dropped = trace_dropped(trace);
+	trace_close(trace);
+	cr_assert_gt(dropped, 0, "the writer kept up with a tight loop: nothing to test");
+
+	struct transcript t = transcript_read(path);
+	uint64_t events = 0, reported = 0, drop_lines = 0, count, total;
+	for (size_t i = 0; i < t.count; i++) {
+		if (line_drop_counts(t.lines[i], &count, &total)) {
+			/* A gap is reported after the events queued before it,
+			 * and the ring held a full lap of them then. */
+			if (!drop_lines++)
+				cr_expect_geq(events, RING_SLOTS, "first drop line %zu", i + 1);
+			cr_expect_gt(count, 0);
+			reported += count;
+			cr_expect_eq(total, reported);
+			continue;
+		}
+		cr_assert(line_is_event(t.lines[i]), "line %zu: %s", i + 1, t.lines[i]);
+		uint64_t arg = line_field_u64(t.lines[i], "\"arg\":");
+		if (events < RING_SLOTS)
+			cr_expect_eq(arg, events, "no gap within the first lap");
+		events++;
+	}
+	cr_expect_gt(drop_lines, 0);
+	cr_expect_eq(reported, dropped);
+	cr_expect_eq(events + reported, RECORDS);
+	transcript_free(&t);
+}
+
+Test(trace, close_while_idle_writes_nothing)
+{
+	char path[64];
+	struct trace *trace = open_temp(path, sizeof(path));
+	/* Long enough for the writer to be asleep in its idle poll. */
+	usleep(10000);
+	trace_close(trace);
+	struct transcript t = transcript_read(path);
+	cr_expect_eq(t.count, 0);
+	transcript_free(&t);
+}
+
+Test(trace, open_in_missing_directory_is_a_diagnostic)
+{
+	char dir[64], path[128], text[512];
+	snprintf(dir, sizeof(dir), "/tmp/mshv-emu-trace-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/missing/trace.jsonl", dir);
+	struct diag_list diags = {0};
+	cr_expect_null(trace_open(path, &diags));
+	rmdir(dir);
+	cr_assert_eq(diags.count, 1);
+	diag_format(&diags.items[0], text, sizeof(text));
+	char expected[512];
+	snprintf(expected, sizeof(expected), "%s: error: open: No such file or directory", path);
+	cr_expect_str_eq(text, expected);
+	diag_free(&diags);
+}
