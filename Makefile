@@ -51,7 +51,8 @@ test-vm: test
 	tests/vm/run-vm.sh --build-dir build --timeout $(VM_TIMEOUT) \
 		--copy policies:/policies \
 		--env MSHV_EMU_FRONT=cuse --env MSHV_EMU_BIN=/bin/mshv-emu \
-		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_POLICIES=/policies \
+		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_CTL=/bin/mshvctl \
+		--env MSHV_EMU_POLICIES=/policies \
 		-- /bin/test-live --jobs 1
 
 check: build test test-asan test-vm

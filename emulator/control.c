@@ -329,6 +329,11 @@ static void serve_connection(struct daemon *d, int fd)
 		return;
 	struct timeval timeout = {5, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	/* Read the request even from a peer about to be refused: closing with
+	 * unread data resets the connection and the refusal would be lost. */
+	static char request[REQUEST_MAX];
+	char *args[ARGS_MAX];
+	int count = read_request(fd, request, sizeof(request), args);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
 		fprintf(out, "cannot tell who is asking: %s\n", strerror(errno));
 	} else if (peer.uid != 0 && peer.uid != d->uid) {
@@ -338,9 +343,6 @@ static void serve_connection(struct daemon *d, int fd)
 		fprintf(out, "permission denied: uid %u may not control this daemon (uid %u)\n",
 			(unsigned)peer.uid, (unsigned)d->uid);
 	} else {
-		static char request[REQUEST_MAX];
-		char *args[ARGS_MAX];
-		int count = read_request(fd, request, sizeof(request), args);
 		if (count < 0)
 			fprintf(out, "malformed request: send the arguments one per line, then an "
 				     "empty line\n");

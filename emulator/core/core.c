@@ -65,6 +65,7 @@ int core_open(struct emu_core *core, struct emu_session *session, struct emu_cal
 	atomic_init(&session->version_gate, 0);
 	session->id = atomic_fetch_add(&core->sessions_opened, 1) + 1;
 	session->opener_pid = call->caller ? call->caller->pid : 0;
+	session->opener_uid = call->caller ? call->caller->uid : 0;
 	session->opener_comm[0] = '\0';
 	const char *comm = call->caller && call->caller->get_comm
 				   ? call->caller->get_comm(call->caller)

@@ -26,6 +26,7 @@ struct emu_session {
 	/* Who opened it, read once at open for the transcript: a short-lived
 	 * client may be gone before the transcript's writer could ask /proc. */
 	int32_t opener_pid;
+	uint32_t opener_uid;
 	char opener_comm[16];
 };
 

@@ -178,6 +178,12 @@ void core_trace_event(struct emu_core *core, enum trace_kind kind,
 		ev.cmd = call->cmd;
 		ev.has_arg = call_u32(call, &ev.arg);
 	}
+	/* The kernel sends a release with no caller (pid 0): it runs at the last
+	 * close, in no particular process.  Name the process that opened the fd. */
+	if (kind == TRACE_RELEASE && !ev.pid) {
+		ev.pid = session->opener_pid;
+		ev.uid = session->opener_uid;
+	}
 	if (ev.pid && ev.pid == session->opener_pid)
 		memcpy(ev.comm, session->opener_comm, sizeof(ev.comm));
 	copy_name(ev.ioctl, ioctl_name);

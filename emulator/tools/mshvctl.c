@@ -7,6 +7,7 @@
  * said error or could not be reached, 2 for a usage error.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* A daemon may answer (and close) before reading everything: keep going
+	 * and read its answer rather than die on SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		fprintf(stderr, "mshvctl: %s: path too long for a Unix socket\n", path);

@@ -1,0 +1,410 @@
+/*
+ * test_faults.c - fault injection, the transcript and mshvctl, through the
+ * real kernel: each action arrives as the VMM would see it.
+ *
+ * Timing is only ever a lower bound a fault promises (a delay is at least
+ * its length); "does not slow a concurrent caller" is checked by order, not
+ * by speed: the other caller finishes while the delayed one is still held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "live.h"
+
+#define HEAD                                      \
+	"profile: negotiated\nversions: [1, 2]\n" \
+	"capabilities: [{name: A, id: 1, value: 1}, {name: B, id: 2, value: 2}]\n"
+
+/* Write TEXT as a policy in the daemon's scratch area and start on it. */
+static void start_with(struct daemon *d, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/tmp/mshv-faults-%d.yaml", (int)getpid());
+	FILE *file = fopen(path, "w");
+	cr_assert_not_null(file);
+	fputs(text, file);
+	fclose(file);
+	daemon_start(d, path);
+	unlink(path);
+}
+
+/* mshvctl ARGS... against D; its exit status, output in OUT. */
+static int ctl(const struct daemon *d, char *out, size_t size, const char *const args[])
+{
+	char socket[128];
+	const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", socket};
+	int argc = 3;
+	control_of(d, d->pid, socket, sizeof(socket));
+	for (int i = 0; args[i] && argc < 15; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	return run_command(argv, out, size);
+}
+
+/* Wait until `mshvctl status --json` says N calls are held. */
+static bool wait_held(const struct daemon *d, unsigned n, int deadline_ms)
+{
+	char out[4096], want[32];
+	snprintf(want, sizeof(want), "\"held_calls\":%u,", n);
+	long end = now_ms() + deadline_ms;
+	do {
+		if (ctl(d, out, sizeof(out), (const char *[]){"--json", "status", NULL}) == 0 &&
+		    strstr(out, want))
+			return true;
+		poll(NULL, 0, 10);
+	} while (now_ms() < end);
+	return false;
+}
+
+TestSuite(faults, .fini = teardown, .timeout = 120);
+
+Test(faults, errno_and_value_arrive_exactly)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d,
+		   HEAD "faults:\n  rules:\n"
+			"    - {name: eintr, match: {ioctl: REQUEST_VERSION}, when: {once: true},\n"
+			"       action: {errno: EINTR}}\n"
+			"    - {name: value, match: {ioctl: CHECK_EXTENSION, arg: 1},\n"
+			"       action: {value: 77}}\n"
+			"    - {name: enotsupp, match: {ioctl: CHECK_EXTENSION, arg: 2},\n"
+			"       action: {errno: ENOTSUPP}}\n");
+	int fd = open_node(d);
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 1), -EINTR);
+	cr_expect_eq(do_ioctl(fd, RV, ARG_U32, 1), 0, "the retry goes through");
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), 77);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 2), -MSHV_ENOTSUPP, "errno 524 exactly");
+	close(fd);
+}
+
+struct held_call {
+	const struct daemon *d;
+	int fd;
+	int result;
+	long elapsed_ms;
+	_Atomic bool returned;
+	pthread_t thread;
+};
+
+static void *request_version_thread(void *arg)
+{
+	struct held_call *call = arg;
+	long start = now_ms();
+	call->result = do_ioctl(call->fd, RV, ARG_U32, 1);
+	call->elapsed_ms = now_ms() - start;
+	atomic_store(&call->returned, true);
+	return NULL;
+}
+
+Test(faults, delay_is_a_lower_bound_and_holds_nobody_else)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD
+		   "faults:\n  rules:\n"
+		   "    - {name: slow-first-open, match: {ioctl: REQUEST_VERSION, session: 1},\n"
+		   "       action: {delay_ms: 1500}}\n");
+	struct held_call slow = {.d = d, .fd = open_node(d)}; /* session 1 */
+	int other = open_node(d);			      /* session 2 */
+	pthread_create(&slow.thread, NULL, request_version_thread, &slow);
+	cr_assert(wait_held(d, 1, 5000), "the delayed call was never held");
+	cr_expect_eq(do_ioctl(other, RV, ARG_U32, 2), 0);
+	for (int i = 0; i < 50; i++)
+		cr_expect_eq(do_ioctl(other, CE_NEG, ARG_U32, 2), 2);
+	cr_expect_not(atomic_load(&slow.returned),
+		      "the delayed call returned before another caller's 51 calls");
+	pthread_join(slow.thread, NULL);
+	cr_expect_eq(slow.result, 0, "a delay without errno answers as the policy");
+	cr_expect_geq(slow.elapsed_ms, 1500, "delayed only %ld ms", slow.elapsed_ms);
+	cr_expect_eq(do_ioctl(slow.fd, RV, ARG_U32, 1), -EBADFD, "the delayed request locked it");
+	close(slow.fd);
+	close(other);
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+Test(faults, hang_ends_with_eintr_on_a_signal_or_on_release)
+{
+	struct daemon *d = &daemon_under_test;
+	struct sigaction action = {.sa_handler = on_sigusr1}; /* no SA_RESTART */
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGUSR1, &action, NULL);
+	start_with(d,
+		   HEAD "faults:\n  rules:\n"
+			"    - {name: stuck, match: {ioctl: REQUEST_VERSION}, when: {times: 2},\n"
+			"       action: {hang: true}}\n");
+	struct held_call hung = {.d = d, .fd = open_node(d)};
+	pthread_create(&hung.thread, NULL, request_version_thread, &hung);
+	cr_assert(wait_held(d, 1, 5000), "the call never hung");
+	pthread_kill(hung.thread, SIGUSR1);
+	pthread_join(hung.thread, NULL);
+	cr_expect_eq(hung.result, -EINTR, "a signal ends a hung call with EINTR, got %d",
+		     hung.result);
+	cr_expect(wait_held(d, 0, 5000), "the interrupted call is still held");
+
+	/* The second firing: released by mshvctl, it completes as the policy says. */
+	atomic_store(&hung.returned, false);
+	pthread_create(&hung.thread, NULL, request_version_thread, &hung);
+	cr_assert(wait_held(d, 1, 5000));
+	char out[4096];
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"release", NULL}), 0, "%s", out);
+	cr_expect(strstr(out, "released 1 hung calls") != NULL, "%s", out);
+	pthread_join(hung.thread, NULL);
+	cr_expect_eq(hung.result, 0, "released: the interrupted attempt changed nothing");
+	close(hung.fd);
+}
+
+Test(faults, vanish_then_the_device_comes_back)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD "faults:\n  rules:\n"
+			   "    - {name: reload, match: {ioctl: CHECK_EXTENSION}, when: {nth: 2},\n"
+			   "       action: {vanish_ms: 1500}}\n");
+	int fd = open_node(d);
+	cr_assert_eq(do_ioctl(fd, RV, ARG_U32, 1), 0);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), 1);
+	long gone = now_ms();
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), -ENODEV);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 2), -ENODEV, "every call while gone");
+	errno = 0;
+	cr_expect_eq(open(d->node, O_RDWR), -1);
+	cr_expect_eq(errno, ENOENT, "open while gone: %s", strerror(errno));
+	long end = now_ms() + 10000;
+	while (do_ioctl(fd, CE_NEG, ARG_U32, 1) != 1 && now_ms() < end)
+		poll(NULL, 0, 50);
+	long back = now_ms();
+	cr_expect_lt(back, end, "the device never came back");
+	cr_expect_geq(back - gone, 1400, "gone only %ld ms", back - gone);
+	int again = open_node(d);
+	cr_expect_eq(do_ioctl(again, RV, ARG_U32, 2), 0);
+	close(again);
+	close(fd);
+}
+
+/* Which of 40 capability checks failed, as a string of 0/1. */
+static void flaky_pattern(const struct daemon *d, char *out)
+{
+	int fd = open_node(d);
+	cr_assert_eq(do_ioctl(fd, RV, ARG_U32, 1), 0);
+	for (int i = 0; i < 40; i++)
+		out[i] = do_ioctl(fd, CE_NEG, ARG_U32, 1) == -EIO ? '1' : '0';
+	out[40] = '\0';
+	close(fd);
+}
+
+Test(faults, same_seed_replays_the_same_faults)
+{
+	struct daemon *d = &daemon_under_test;
+	char path[512], first[41], second[41];
+	policy_path("flaky-probe.yaml", path, sizeof(path));
+	daemon_start(d, path);
+	flaky_pattern(d, first);
+	daemon_cleanup(d);
+	daemon_start(d, path);
+	flaky_pattern(d, second);
+	cr_expect_str_eq(first, second);
+	cr_expect(strchr(first, '1') && strchr(first, '0'), "p=0.2 over 40 calls gave %s", first);
+}
+
+/* ---- the transcript ---- */
+
+static void expect_line(const char *line, const char *want_after_time)
+{
+	/* {"time":"2026-11-20T23:41:07.123456789Z", then the rest exactly. */
+	cr_expect(!strncmp(line, "{\"time\":\"", 9) && strlen(line) > 40 && line[28] == '.' &&
+			  line[38] == 'Z',
+		  "bad time in %s", line);
+	const char *rest = strchr(line + 9, '"');
+	cr_expect_str_eq(rest ? rest + 1 : "", want_after_time);
+}
+
+Test(faults, transcript_matches_the_calls_field_by_field)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD "faults:\n  rules:\n"
+			   "    - {name: no-b, match: {ioctl: CHECK_EXTENSION, arg: 2},\n"
+			   "       action: {errno: EIO}}\n");
+	char trace[128], out[4096], comm[32] = "";
+	snprintf(trace, sizeof(trace), "%.*s/transcript.jsonl", (int)sizeof(d->dir) - 1, d->dir);
+	cr_assert_eq(ctl(d, out, sizeof(out), (const char *[]){"trace", "start", trace, NULL}), 0,
+		     "%s", out);
+	int fd = open_node(d);
+	do_ioctl(fd, RV, ARG_U32, 0);
+	do_ioctl(fd, RV, ARG_U32, 1);
+	do_ioctl(fd, CE_NEG, ARG_U32, 1);
+	do_ioctl(fd, CE_NEG, ARG_U32, 2);
+	do_ioctl(fd, UNKNOWN_CMD, ARG_U32, 5);
+	close(fd);
+	/* The release arrives asynchronously: wait until the daemon has seen it. */
+	long end = now_ms() + 5000;
+	while (now_ms() < end &&
+	       (ctl(d, out, sizeof(out), (const char *[]){"--json", "status", NULL}) != 0 ||
+		!strstr(out, "\"sessions_open\":0,")))
+		poll(NULL, 0, 10);
+	cr_assert_eq(ctl(d, out, sizeof(out), (const char *[]){"trace", "stop", NULL}), 0, "%s",
+		     out);
+	cr_expect(strstr(out, "(0 events dropped)") != NULL, "%s", out);
+
+	FILE *self = fopen("/proc/self/comm", "r");
+	cr_assert(self && fgets(comm, sizeof(comm), self));
+	fclose(self);
+	comm[strcspn(comm, "\n")] = '\0';
+	char who[96];
+	snprintf(who, sizeof(who), "\"pid\":%d,\"comm\":\"%s\",\"uid\":%u,\"session\":1,",
+		 (int)getpid(), comm, (unsigned)getuid());
+	char want[8][512];
+	snprintf(want[0], 512,
+		 ",\"event\":\"open\",%s\"result\":0,\"fault\":null,\"generation\":1}", who);
+	snprintf(want[1], 512,
+		 ",\"event\":\"ioctl\",%s\"ioctl\":\"MSHV_REQUEST_VERSION\",\"cmd\":\"0x4004b800\","
+		 "\"arg\":0,\"result\":-1,\"errno\":524,\"errno_name\":\"ENOTSUPP\",\"fault\":null,"
+		 "\"generation\":1}",
+		 who);
+	snprintf(want[2], 512,
+		 ",\"event\":\"ioctl\",%s\"ioctl\":\"MSHV_REQUEST_VERSION\",\"cmd\":\"0x4004b800\","
+		 "\"arg\":1,\"result\":0,\"fault\":null,\"generation\":1}",
+		 who);
+	snprintf(want[3], 512,
+		 ",\"event\":\"ioctl\",%s\"ioctl\":\"MSHV_CHECK_EXTENSION\",\"cmd\":\"0x4004b801\","
+		 "\"arg\":1,\"result\":1,\"fault\":null,\"generation\":1}",
+		 who);
+	snprintf(want[4], 512,
+		 ",\"event\":\"ioctl\",%s\"ioctl\":\"MSHV_CHECK_EXTENSION\",\"cmd\":\"0x4004b801\","
+		 "\"arg\":2,\"result\":-1,\"errno\":5,\"errno_name\":\"EIO\",\"fault\":\"no-b\","
+		 "\"generation\":1}",
+		 who);
+	snprintf(want[5], 512,
+		 ",\"event\":\"ioctl\",%s\"ioctl\":null,\"cmd\":\"0x4004b8f0\",\"arg\":5,"
+		 "\"result\":-1,\"errno\":25,\"errno_name\":\"ENOTTY\",\"fault\":null,"
+		 "\"generation\":1}",
+		 who);
+	snprintf(want[6], 512,
+		 ",\"event\":\"release\",%s\"result\":0,\"fault\":null,\"generation\":1}", who);
+	FILE *file = fopen(trace, "r");
+	cr_assert_not_null(file, "no transcript at %s", trace);
+	char line[1024];
+	int n = 0;
+	while (fgets(line, sizeof(line), file)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (n < 7)
+			expect_line(line, want[n]);
+		n++;
+	}
+	fclose(file);
+	cr_expect_eq(n, 7, "%d lines in the transcript", n);
+}
+
+/* ---- mshvctl ---- */
+
+Test(faults, mshvctl_drives_a_running_daemon)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD "faults:\n  rules:\n"
+			   "    - {name: eio, match: {ioctl: CHECK_EXTENSION, arg: 1},\n"
+			   "       action: {errno: EIO}}\n");
+	char out[8192];
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"status", NULL}), 0, "%s", out);
+	cr_expect(strstr(out, "profile     negotiated") && strstr(out, d->node), "%s", out);
+	cr_expect(strstr(out, "generation  1"), "%s", out);
+
+	int fd = open_node(d);
+	do_ioctl(fd, RV, ARG_U32, 1);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), -EIO);
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"fault", "disable", "eio", NULL}), 0,
+		     "%s", out);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), 1, "disabled");
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"fault", "enable", "eio", NULL}), 0);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), -EIO, "enabled again");
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"fault", "enable", "nope", NULL}),
+		     1);
+	cr_expect(strstr(out, "no fault rule named nope"), "%s", out);
+
+	cr_expect_eq(ctl(d, out, sizeof(out),
+			 (const char *[]){"inject",
+					  "{name: once, match: {ioctl: CHECK_EXTENSION, arg: 2}, "
+					  "action: {errno: EAGAIN}}",
+					  NULL}),
+		     0, "%s", out);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 2), -EAGAIN, "injected");
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 2), 2, "once");
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"inject", "{name: x}", NULL}), 1);
+	cr_expect(strstr(out, "inject:1:1: error: needs `action:`"), "%s", out);
+
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"--json", "stats", NULL}), 0);
+	cr_expect(strstr(out, "{\"name\":\"MSHV_CHECK_EXTENSION\",\"cmd\":\"0x4004b801\","
+			      "\"calls\":5}"),
+		  "%s", out);
+	cr_expect(strstr(out, "{\"errno\":5,\"errno_name\":\"EIO\",\"count\":2}"), "%s", out);
+	cr_expect(strstr(out, "{\"name\":\"once\",\"source\":\"injected\",\"enabled\":true,"
+			      "\"matched\":2,\"fired\":1}"),
+		  "%s", out);
+	cr_expect(strstr(out, "{\"name\":\"eio\",\"source\":\"policy\",\"enabled\":true,"
+			      "\"matched\":2,\"fired\":2}"),
+		  "%s", out);
+
+	char path[512];
+	policy_path("backport.yaml", path, sizeof(path));
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"reload", path, NULL}), 0, "%s",
+		     out);
+	cr_expect(strstr(out, "as generation 2"), "%s", out);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 3), 1, "backport.yaml serves DR6_SHARED to v1");
+	cr_expect_eq(
+		ctl(d, out, sizeof(out), (const char *[]){"reload", "/nonexistent.yaml", NULL}), 1);
+	cr_expect(strstr(out, "/nonexistent.yaml: error: open: No such file or directory"), "%s",
+		  out);
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"frobnicate", NULL}), 1);
+	cr_expect(strstr(out, "unknown or malformed command `frobnicate`"), "%s", out);
+	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), 1, "still serving after bad requests");
+	close(fd);
+}
+
+Test(faults, mshvctl_is_refused_for_another_uid)
+{
+	struct daemon *d = &daemon_under_test;
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another uid");
+	daemon_start(d, NULL);
+	chmod(d->dir, 0755); /* let uid 65534 reach the socket: the daemon must say no */
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(99);
+		char socket[128];
+		control_of(d, d->pid, socket, sizeof(socket));
+		const char *ctl_bin = env_or("MSHV_EMU_CTL", "mshvctl");
+		execlp(ctl_bin, ctl_bin, "--socket", socket, "status", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	char out[1024] = "";
+	size_t used = 0;
+	ssize_t got;
+	while (used + 1 < sizeof(out) &&
+	       (got = read(pipefd[0], out + used, sizeof(out) - 1 - used)) > 0)
+		used += (size_t)got;
+	out[used] = '\0';
+	close(pipefd[0]);
+	int status;
+	waitpid(child, &status, 0);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x: %s", status, out);
+	cr_expect(strstr(out, "permission denied: uid 65534") != NULL, "%s", out);
+	cr_expect(log_wait_for(d, "control: refused uid 65534", 2000), "the refusal is not logged");
+}
