@@ -124,7 +124,7 @@ static const cyaml_schema_field_t cap_fields[] = {
 	STR_FIELD("name", struct raw_cap, name),
 	STR_FIELD("id", struct raw_cap, id),
 	STR_FIELD("value", struct raw_cap, value),
-	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_cap, versions, &string_entry, 0,
+	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_cap, versions, &string_entry, 1,
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
@@ -217,7 +217,7 @@ static const cyaml_schema_field_t number_fields[] = {
 static const cyaml_schema_field_t policy_fields[] = {
 	STR_FIELD("profile", struct raw_policy, profile),
 	CYAML_FIELD_MAPPING_PTR("device", OPT, struct raw_policy, device, device_fields),
-	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_policy, versions, &string_entry, 0,
+	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_policy, versions, &string_entry, 1,
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_SEQUENCE("capabilities", OPT, struct raw_policy, capabilities, &cap_entry, 0,
 			     CYAML_UNLIMITED),
@@ -249,17 +249,49 @@ static const cyaml_schema_value_t policy_schema = {
 
 /* ---- diagnostics located through the libyaml node tree ---- */
 
+/*
+ * The node tree is built only when something needs a position (an error) or
+ * must tell an absent key from an empty one: a valid policy is parsed once,
+ * by libcyaml, which halves the cost of loading a large one.
+ */
 struct loader {
 	const char *file;
+	const char *data;
+	size_t len;
 	yaml_document_t doc;
+	int doc_state; /* 0: not parsed, 1: parsed, -1: not YAML (see problem) */
+	const char *problem, *context;
+	yaml_mark_t problem_mark;
 	struct diag_list *diags;
 	unsigned errors;
 };
 
-/* The node at PATH ("capabilities.2.id"), or the deepest node on the way. */
-static yaml_node_t *doc_find(yaml_document_t *doc, const char *path, bool *found)
+/* The node tree of the input, parsed on first use; NULL if it is not YAML. */
+static yaml_document_t *loader_doc(struct loader *ld)
 {
-	yaml_node_t *node = yaml_document_get_root_node(doc);
+	if (ld->doc_state == 0) {
+		yaml_parser_t parser;
+		if (!yaml_parser_initialize(&parser))
+			abort();
+		yaml_parser_set_input_string(&parser, (const unsigned char *)ld->data, ld->len);
+		if (yaml_parser_load(&parser, &ld->doc)) {
+			ld->doc_state = 1;
+		} else {
+			ld->doc_state = -1;
+			ld->problem = parser.problem ? parser.problem : "parse error";
+			ld->context = parser.context;
+			ld->problem_mark = parser.problem_mark;
+		}
+		yaml_parser_delete(&parser);
+	}
+	return ld->doc_state == 1 ? &ld->doc : NULL;
+}
+
+/* The node at PATH ("capabilities.2.id"), or the deepest node on the way. */
+static yaml_node_t *doc_find(struct loader *ld, const char *path, bool *found)
+{
+	yaml_document_t *doc = loader_doc(ld);
+	yaml_node_t *node = doc ? yaml_document_get_root_node(doc) : NULL;
 	char segment[128];
 	*found = node != NULL;
 	while (*path == '.') /* an injected rule's paths start at its root */
@@ -298,7 +330,7 @@ static yaml_node_t *doc_find(yaml_document_t *doc, const char *path, bool *found
 static bool doc_has(struct loader *ld, const char *path)
 {
 	bool found;
-	doc_find(&ld->doc, path, &found);
+	doc_find(ld, path, &found);
 	return found;
 }
 
@@ -325,7 +357,7 @@ __attribute__((format(printf, 3, 4))) static void load_error(struct loader *ld, 
 							     const char *fmt, ...)
 {
 	bool found;
-	yaml_node_t *node = doc_find(&ld->doc, path, &found);
+	yaml_node_t *node = doc_find(ld, path, &found);
 	unsigned line = node ? node->start_mark.line + 1 : 1;
 	unsigned column = node ? node->start_mark.column + 1 : 1;
 	char shown[256], message[768];
@@ -479,22 +511,18 @@ static void build_versions(struct loader *ld, const struct raw_policy *raw,
 {
 	char path[64];
 	if (!desc->versioned) {
-		if (doc_has(ld, "versions"))
+		if (raw->versions_count)
 			load_error(ld, "versions",
 				   "profile %s has no MSHV_REQUEST_VERSION; remove this key",
 				   desc->name);
 		return;
 	}
-	if (!doc_has(ld, "versions")) {
+	/* An empty list is refused by the schema (min 1): zero means absent. */
+	if (!raw->versions_count) {
 		load_error(ld, "",
 			   "profile %s needs `versions:`, the list of versions REQUEST_VERSION "
 			   "accepts",
 			   desc->name);
-		return;
-	}
-	if (raw->versions_count == 0) {
-		load_error(ld, "versions",
-			   "empty version list; list the versions REQUEST_VERSION accepts");
 		return;
 	}
 	if (raw->versions_count > POLICY_MAX_VERSIONS) {
@@ -530,7 +558,7 @@ static uint64_t cap_version_mask(struct loader *ld, const struct raw_cap *cap, u
 {
 	char path[96];
 	snprintf(path, sizeof(path), "capabilities.%u.versions", index);
-	if (!doc_has(ld, path))
+	if (!cap->versions_count) /* absent: an empty list is refused by the schema */
 		return desc->versioned
 			       ? (snap->version_count == 64 ? ~0ull
 							    : (1ull << snap->version_count) - 1)
@@ -538,12 +566,6 @@ static uint64_t cap_version_mask(struct loader *ld, const struct raw_cap *cap, u
 	if (!desc->versioned) {
 		load_error(ld, path, "profile %s has no MSHV_REQUEST_VERSION; remove this key",
 			   desc->name);
-		return 0;
-	}
-	if (cap->versions_count == 0) {
-		load_error(ld, path,
-			   "empty version list; omit the key to make the capability visible under "
-			   "every version");
 		return 0;
 	}
 	uint64_t mask = 0;
@@ -571,7 +593,7 @@ static void build_caps(struct loader *ld, const struct raw_policy *raw,
 {
 	char path[96];
 	if (!desc->cmd[EMU_OP_CHECK_EXTENSION]) {
-		if (doc_has(ld, "capabilities"))
+		if (raw->capabilities_count || doc_has(ld, "capabilities"))
 			load_error(ld, "capabilities",
 				   "profile %s has no MSHV_CHECK_EXTENSION; remove this key",
 				   desc->name);
@@ -727,7 +749,7 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 			if (raw->numbers[op])
 				load_error(ld, path, "profile %s has no %s; remove this key",
 					   desc->name, op_display(op));
-			if (doc_has(ld, key))
+			if (raw->answers[op])
 				load_error(ld, key, "profile %s has no %s; remove this key",
 					   desc->name, op_display(op));
 			continue;
@@ -750,7 +772,7 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 		}
 		if (op == EMU_OP_CREATE_VTL || op == EMU_OP_CREATE_PARTITION) {
 			const struct raw_answer_fields *answer = raw->answers[op];
-			if (!doc_has(ld, key)) {
+			if (!answer) {
 				load_error(
 					ld, "",
 					"profile %s answers %s from the policy; add `%s: {errno: "
@@ -1262,10 +1284,11 @@ static const char *event_noun(const char *event)
 }
 
 /* The key node KEY in the mapping at PATH (its LAST occurrence if TWICE). */
-static yaml_node_t *doc_find_key(yaml_document_t *doc, const char *path, const char *key, bool last)
+static yaml_node_t *doc_find_key(struct loader *ld, const char *path, const char *key, bool last)
 {
 	bool found;
-	yaml_node_t *map = doc_find(doc, path, &found), *hit = NULL;
+	yaml_node_t *map = doc_find(ld, path, &found), *hit = NULL;
+	yaml_document_t *doc = &ld->doc;
 	if (!found || map->type != YAML_MAPPING_NODE)
 		return NULL;
 	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
@@ -1296,7 +1319,7 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 	path_display(path, shown, sizeof(shown));
 	sep = *shown ? ": " : "";
 	if (sscanf(capture->message, "Unexpected key: %127s", key) == 1) {
-		key_node = doc_find_key(&ld->doc, path, key, false);
+		key_node = doc_find_key(ld, path, key, false);
 		diag_add(ld->diags, ld->file, 0, 0,
 			 "%s%sunknown key `%s`; see docs/policy.md for the keys a policy may use",
 			 shown, sep, key);
@@ -1308,9 +1331,20 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 			path_display(path, shown, sizeof(shown));
 			sep = *shown ? ": " : "";
 		}
-		key_node = doc_find_key(&ld->doc, path, key, true);
+		key_node = doc_find_key(ld, path, key, true);
 		diag_add(ld->diags, ld->file, 0, 0, "%s%s`%s` is given twice; keep one", shown, sep,
 			 key);
+	} else if (!strncmp(capture->message, "Insufficient entries (0 of", 26)) {
+		/* Only the version lists have a minimum: an empty one.  The backtrace
+		 * ends in an entry index that does not exist: drop it. */
+		char *last = strrchr(path, '.');
+		if (last)
+			*last = '\0';
+		path_display(path, shown, sizeof(shown));
+		bool top = !strcmp(path, "versions");
+		diag_add(ld->diags, ld->file, 0, 0, "%s: empty version list; %s", shown,
+			 top ? "list the versions REQUEST_VERSION accepts"
+			     : "omit the key to make the capability visible under every version");
 	} else if (sscanf(capture->message, "Expecting %31s got event: %31s", expected, got) == 2) {
 		expected[strcspn(expected, ",")] = '\0';
 		diag_add(ld->diags, ld->file, 0, 0, "%s%sexpected %s, found %s", shown, sep,
@@ -1321,7 +1355,7 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 	}
 	/* Position: the offending key if there is one, else the node at PATH. */
 	bool found;
-	yaml_node_t *node = key_node ? key_node : doc_find(&ld->doc, path, &found);
+	yaml_node_t *node = key_node ? key_node : doc_find(ld, path, &found);
 	struct diag *d = &ld->diags->items[ld->diags->count - 1];
 	d->line = node ? (unsigned)node->start_mark.line + 1 : 1;
 	d->column = node ? (unsigned)node->start_mark.column + 1 : 1;
@@ -1353,34 +1387,41 @@ struct policy_snapshot *policy_load_buffer(const char *name, const char *data, s
 	return snap;
 }
 
+/*
+ * libcyaml failed: say why in the input's terms.  Not YAML at all: libyaml's
+ * problem, at its position.  Not a mapping: say what a policy is.  Otherwise
+ * libcyaml's structural error, located in the node tree.
+ */
+static void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capture,
+				cyaml_err_t err, const char *what)
+{
+	yaml_document_t *doc = loader_doc(ld);
+	yaml_node_t *root = doc ? yaml_document_get_root_node(doc) : NULL;
+	if (!doc) {
+		diag_add(ld->diags, ld->file, (unsigned)ld->problem_mark.line + 1,
+			 (unsigned)ld->problem_mark.column + 1, "invalid YAML: %s%s%s", ld->problem,
+			 ld->context ? " " : "", ld->context ? ld->context : "");
+		ld->errors++;
+	} else if (!root || root->type != YAML_MAPPING_NODE) {
+		diag_add(ld->diags, ld->file, root ? (unsigned)root->start_mark.line + 1 : 1,
+			 root ? (unsigned)root->start_mark.column + 1 : 1, "%s", what);
+		ld->errors++;
+	} else {
+		report_cyaml_error(ld, capture, err);
+	}
+}
+
+static void loader_done(struct loader *ld)
+{
+	if (ld->doc_state == 1)
+		yaml_document_delete(&ld->doc);
+}
+
 static struct policy_snapshot *load_buffer(const char *name, const char *data, size_t len,
 					   struct diag_list *diags)
 {
-	struct loader ld = {.file = name, .diags = diags};
+	struct loader ld = {.file = name, .data = data, .len = len, .diags = diags};
 	struct policy_snapshot *snap = NULL;
-	yaml_parser_t parser;
-
-	if (!yaml_parser_initialize(&parser))
-		abort();
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&parser, &ld.doc)) {
-		diag_add(diags, name, (unsigned)parser.problem_mark.line + 1,
-			 (unsigned)parser.problem_mark.column + 1, "invalid YAML: %s%s%s",
-			 parser.problem ? parser.problem : "parse error", parser.context ? " " : "",
-			 parser.context ? parser.context : "");
-		yaml_parser_delete(&parser);
-		return NULL;
-	}
-	yaml_parser_delete(&parser);
-
-	yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
-	if (!root || root->type != YAML_MAPPING_NODE) {
-		diag_add(diags, name, root ? (unsigned)root->start_mark.line + 1 : 1,
-			 root ? (unsigned)root->start_mark.column + 1 : 1,
-			 "a policy is a YAML mapping; start it with `profile: negotiated`");
-		goto out;
-	}
-
 	struct cyaml_log_capture capture = {0};
 	const cyaml_config_t config = {
 		.log_fn = capture_cyaml_log,
@@ -1392,8 +1433,10 @@ static struct policy_snapshot *load_buffer(const char *name, const char *data, s
 	struct raw_policy *raw = NULL;
 	cyaml_err_t err = cyaml_load_data((const uint8_t *)data, len, &config, &policy_schema,
 					  (cyaml_data_t **)&raw, NULL);
-	if (err != CYAML_OK) {
-		report_cyaml_error(&ld, &capture, err);
+	if (err != CYAML_OK || !raw) { /* !raw: an empty document */
+		report_load_failure(
+			&ld, &capture, err,
+			"a policy is a YAML mapping; start it with `profile: negotiated`");
 		goto out;
 	}
 	snap = build_snapshot(&ld, raw);
@@ -1411,7 +1454,7 @@ static struct policy_snapshot *load_buffer(const char *name, const char *data, s
 			abort();
 	}
 out:
-	yaml_document_delete(&ld.doc);
+	loader_done(&ld);
 	return snap;
 }
 
@@ -1457,28 +1500,9 @@ struct policy_snapshot *policy_load_file(const char *path, struct diag_list *dia
 struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const char *name,
 				      const char *text, struct diag_list *diags)
 {
-	struct loader ld = {.file = name, .diags = diags};
-	struct fault_rule *rule = NULL;
 	size_t len = strlen(text);
-	yaml_parser_t parser;
-	if (!yaml_parser_initialize(&parser))
-		abort();
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &ld.doc)) {
-		diag_add(diags, name, (unsigned)parser.problem_mark.line + 1,
-			 (unsigned)parser.problem_mark.column + 1, "invalid YAML: %s",
-			 parser.problem ? parser.problem : "parse error");
-		yaml_parser_delete(&parser);
-		return NULL;
-	}
-	yaml_parser_delete(&parser);
-	yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
-	if (!root || root->type != YAML_MAPPING_NODE) {
-		diag_add(diags, name, 1, 1,
-			 "a rule is a YAML mapping, such as {name: eio, match: {ioctl: "
-			 "CHECK_EXTENSION}, action: {errno: EIO}}");
-		goto out;
-	}
+	struct loader ld = {.file = name, .data = text, .len = len, .diags = diags};
+	struct fault_rule *rule = NULL;
 	struct cyaml_log_capture capture = {0};
 	const cyaml_config_t config = {.log_fn = capture_cyaml_log,
 				       .log_ctx = &capture,
@@ -1491,8 +1515,10 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 	struct raw_fault *raw = NULL;
 	cyaml_err_t err = cyaml_load_data((const uint8_t *)text, len, &config, &rule_schema,
 					  (cyaml_data_t **)&raw, NULL);
-	if (err != CYAML_OK) {
-		report_cyaml_error(&ld, &capture, err);
+	if (err != CYAML_OK || !raw) {
+		report_load_failure(&ld, &capture, err,
+				    "a rule is a YAML mapping, such as {name: eio, match: {ioctl: "
+				    "CHECK_EXTENSION}, action: {errno: EIO}}");
 		goto out;
 	}
 	rule = calloc(1, sizeof(*rule));
@@ -1506,7 +1532,7 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 	}
 	cyaml_free(&config, &rule_schema, raw, 0);
 out:
-	yaml_document_delete(&ld.doc);
+	loader_done(&ld);
 	return rule;
 }
 
