@@ -131,22 +131,21 @@ static void stats_faults(FILE *out, bool json, const char *source, const struct 
 static int cmd_stats(struct daemon *d, bool json, FILE *out)
 {
 	struct emu_core *core = &d->core;
+	static struct core_stats stats; /* ~10 KiB; the control thread is the only caller */
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
 	struct fault_set *injected = rcu_dereference(core->injected);
-	unsigned long long unknown = atomic_load(&core->unknown_ioctls);
+	core_stats(core, snap->generation, &stats);
 	if (json)
 		fprintf(out, "{\"generation\":%llu,\"calls\":%llu,\"ioctls\":[",
-			(unsigned long long)snap->generation,
-			(unsigned long long)atomic_load(&core->calls));
+			(unsigned long long)snap->generation, (unsigned long long)stats.calls);
 	else
-		fprintf(out, "calls since start: %llu (per ioctl: since generation %llu)\n",
-			(unsigned long long)atomic_load(&core->calls),
-			(unsigned long long)snap->generation);
-	if (!json)
-		fprintf(out, "ioctl                            cmd             calls\n");
+		fprintf(out,
+			"calls since start: %llu (per ioctl: since generation %llu)\n"
+			"ioctl                            cmd             calls\n",
+			(unsigned long long)stats.calls, (unsigned long long)snap->generation);
 	for (unsigned i = 0; i < snap->ioctl_count; i++) {
-		unsigned long long calls = atomic_load(&snap->ioctl_calls[i]);
+		unsigned long long calls = stats.ioctl_calls[i];
 		if (json) {
 			fprintf(out, "%s{\"name\":", i ? "," : "");
 			json_string(out, snap->ioctls[i].name);
@@ -157,13 +156,14 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 				snap->ioctls[i].cmd, calls);
 		}
 	}
+	unsigned long long unknown = stats.unknown_ioctls;
 	if (json)
 		fprintf(out, "],\"unknown_ioctls\":%llu,\"refusals\":[", unknown);
 	else
 		fprintf(out, "  %-30s %-10s %10llu\nrefusals\n", "(unknown ioctls)", "", unknown);
 	bool first = true;
 	for (int err = 0; err < CORE_ERRNO_SLOTS; err++) {
-		unsigned long long count = atomic_load(&core->refusals[err]);
+		unsigned long long count = stats.refusals[err];
 		if (!count)
 			continue;
 		const char *name = err ? errname_of(err) : "errno >= 1024";

@@ -31,6 +31,7 @@ void core_init(struct emu_core *core, struct policy_snapshot *initial)
 {
 	memset(core, 0, sizeof(*core));
 	pthread_mutex_init(&core->publish_lock, NULL);
+	core_stats_init(core);
 	core->generation = 1;
 	initial->generation = 1;
 	rcu_assign_pointer(core->current, initial);
@@ -43,6 +44,7 @@ void core_fini(struct emu_core *core)
 	core->injected = NULL;
 	policy_free(core->current);
 	core->current = NULL;
+	core_stats_fini(core);
 	pthread_mutex_destroy(&core->publish_lock);
 }
 
@@ -86,7 +88,7 @@ int core_open(struct emu_core *core, struct emu_session *session, struct emu_cal
 	if (core_vanished(core))
 		result = -ENOENT; /* the node is gone */
 	else if ((snap->fault_count || rcu_dereference(core->injected)) &&
-		 (rule = decide_fault(core, snap, &input, call))) {
+		 (rule = decide_fault(core, snap, &input, NULL, call))) {
 		if (rule->vanish_ns) {
 			core_vanish(core, rule->vanish_ns);
 			result = -ENOENT;
@@ -129,7 +131,7 @@ void core_release(struct emu_core *core, struct emu_session *session, struct emu
 		.event = FAULT_EVENT_RELEASE, .session = session->id, .caller = caller};
 	const struct fault_rule *rule = NULL;
 	if ((snap->fault_count || rcu_dereference(core->injected)) &&
-	    (rule = decide_fault(core, snap, &input, &call)) && rule->vanish_ns)
+	    (rule = decide_fault(core, snap, &input, NULL, &call)) && rule->vanish_ns)
 		core_vanish(core, rule->vanish_ns);
 	core_trace_event(core, TRACE_RELEASE, session, &call, NULL, 0, snap->generation, false);
 	urcu_bp_read_unlock();

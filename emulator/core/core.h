@@ -65,19 +65,37 @@ struct fault_set {
 
 #define CORE_ERRNO_SLOTS 1024
 
+#define CORE_SHARD_SLOTS 4096
+#define CORE_MAX_ENTRIES (POLICY_MAX_IOCTLS + EMU_OP_BUILTIN_COUNT)
+
+struct core_shard;
+
 struct emu_core {
-	struct policy_snapshot *current; /* RCU: rcu_dereference inside a read section */
-	struct fault_set *injected;	 /* RCU; NULL when none */
-	struct trace *trace;		 /* RCU; NULL when no transcript */
-	pthread_mutex_t publish_lock;	 /* serialises publishers only; readers never take it */
-	uint64_t generation;		 /* under publish_lock */
+	/* Read on every call, written rarely: kept apart from what is written. */
+	struct policy_snapshot *current;    /* RCU: rcu_dereference inside a read section */
+	struct fault_set *injected;	    /* RCU; NULL when none */
+	struct trace *trace;		    /* RCU; NULL when no transcript */
+	_Atomic uint64_t vanished_until_ns; /* CLOCK_MONOTONIC; 0: present */
+	struct core_shard *_Atomic *shards; /* per-thread counters (stats.c) */
+	struct core_shard *overflow;
+
+	_Alignas(64) pthread_mutex_t publish_lock; /* publishers only; readers never take it */
+	uint64_t generation;			   /* under publish_lock */
 	_Atomic uint64_t sessions_opened;
 	_Atomic uint64_t sessions_open;
-	_Atomic uint64_t vanished_until_ns; /* CLOCK_MONOTONIC; 0: present */
-	_Atomic uint64_t calls;
-	_Atomic uint64_t refusals[CORE_ERRNO_SLOTS]; /* by errno; slot 0: errno >= 1024 */
-	_Atomic uint64_t unknown_ioctls;
 };
+
+/* Counters summed over threads (mshvctl stats).  ioctl_calls are for the
+ * snapshot of GENERATION, indexed like its ioctls. */
+struct core_stats {
+	uint64_t generation;
+	uint64_t calls;
+	uint64_t unknown_ioctls;
+	uint64_t ioctl_calls[CORE_MAX_ENTRIES];
+	uint64_t refusals[CORE_ERRNO_SLOTS]; /* by errno; slot 0: errno >= 1024 */
+};
+
+void core_stats(struct emu_core *core, uint64_t generation, struct core_stats *out);
 
 /* core_init - start serving INITIAL (ownership passes) as generation 1. */
 void core_init(struct emu_core *core, struct policy_snapshot *initial);

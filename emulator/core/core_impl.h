@@ -15,6 +15,13 @@ void core_trace_event(struct emu_core *core, enum trace_kind kind,
 /* The first fault rule that fires for INPUT (injected, then the policy's);
  * copies its name into CALL.  Inside an RCU read section. */
 const struct fault_rule *decide_fault(struct emu_core *core, const struct policy_snapshot *snap,
-				      const struct fault_input *input, struct emu_call *call);
+				      const struct fault_input *input,
+				      const struct policy_ioctl *entry, struct emu_call *call);
+
+/* Per-thread counters (stats.c): count one answered call. */
+void core_stats_init(struct emu_core *core);
+void core_stats_fini(struct emu_core *core);
+void core_count(struct emu_core *core, const struct policy_snapshot *snap,
+		const struct policy_ioctl *entry, int result);
 
 #endif

@@ -191,21 +191,6 @@ void core_trace_event(struct emu_core *core, enum trace_kind kind,
 	trace_record(trace, &ev);
 }
 
-/* Count a result: calls per ioctl (in the snapshot), refusals per errno. */
-static void count_result(struct emu_core *core, const struct policy_snapshot *snap,
-			 const struct policy_ioctl *entry, int result)
-{
-	atomic_fetch_add_explicit(&core->calls, 1, memory_order_relaxed);
-	if (entry)
-		atomic_fetch_add_explicit(&snap->ioctl_calls[entry - snap->ioctls], 1,
-					  memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&core->unknown_ioctls, 1, memory_order_relaxed);
-	if (result < 0)
-		atomic_fetch_add_explicit(&core->refusals[-result < CORE_ERRNO_SLOTS ? -result : 0],
-					  1, memory_order_relaxed);
-}
-
 /* The policy's answer, faults aside. */
 static int answer(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
 		  struct emu_session *session, struct emu_call *call)
@@ -227,30 +212,41 @@ static int answer(const struct policy_snapshot *snap, const struct policy_ioctl 
  * policy's.  Copies the rule's name into CALL and returns it, or NULL.
  */
 const struct fault_rule *decide_fault(struct emu_core *core, const struct policy_snapshot *snap,
-				      const struct fault_input *input, struct emu_call *call)
+				      const struct fault_input *input,
+				      const struct policy_ioctl *entry, struct emu_call *call)
 {
 	const struct fault_rule *rule = NULL;
 	struct fault_set *injected = rcu_dereference(core->injected);
+	unsigned bucket = input->event == FAULT_EVENT_OPEN	? POLICY_BUCKET_OPEN(snap)
+			  : input->event == FAULT_EVENT_RELEASE ? POLICY_BUCKET_RELEASE(snap)
+			  : entry				? (unsigned)(entry - snap->ioctls)
+								: POLICY_BUCKET_UNKNOWN(snap);
+	uint32_t first = snap->fault_count ? snap->fault_bucket[bucket] : 0;
+	uint32_t end = snap->fault_count ? snap->fault_bucket[bucket + 1] : 0;
 	int index;
-	if (injected && (index = fault_decide(injected->rules, injected->states, injected->count,
-					      snap->fault_seed, input)) >= 0)
+	if (injected && (index = fault_decide(injected->rules, injected->states, NULL,
+					      injected->count, snap->fault_seed, input)) >= 0)
 		rule = &injected->rules[index];
-	else if (snap->fault_count &&
-		 (index = fault_decide(snap->faults, snap->fault_states, snap->fault_count,
-				       snap->fault_seed, input)) >= 0)
+	else if (end > first &&
+		 (index = fault_decide(snap->faults, snap->fault_states, snap->fault_order + first,
+				       end - first, snap->fault_seed, input)) >= 0)
 		rule = &snap->faults[index];
 	if (rule)
 		copy_name(call->fault, rule->name);
 	return rule;
 }
 
-/* The fault that fires for this ioctl, if the policy or mshvctl armed any. */
+/* The fault that fires for this ioctl, if the policy or mshvctl armed one
+ * that can match it; a call whose bucket is empty costs two loads. */
 static const struct fault_rule *ioctl_fault(struct emu_core *core,
 					    const struct policy_snapshot *snap,
+					    const struct policy_ioctl *entry,
 					    const struct emu_session *session,
 					    struct emu_call *call)
 {
-	if (!snap->fault_count && !rcu_dereference(core->injected))
+	unsigned bucket = entry ? (unsigned)(entry - snap->ioctls) : POLICY_BUCKET_UNKNOWN(snap);
+	if ((!snap->fault_count || snap->fault_bucket[bucket] == snap->fault_bucket[bucket + 1]) &&
+	    !rcu_dereference(core->injected))
 		return NULL;
 	struct fault_input input = {
 		.event = FAULT_EVENT_IOCTL,
@@ -259,7 +255,7 @@ static const struct fault_rule *ioctl_fault(struct emu_core *core,
 		.caller = call->caller,
 	};
 	input.has_arg = call_u32(call, &input.arg);
-	return decide_fault(core, snap, &input, call);
+	return decide_fault(core, snap, &input, entry, call);
 }
 
 /*
@@ -292,20 +288,23 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
 	const struct policy_ioctl *entry = policy_find_ioctl(snap, call->cmd);
 	const struct fault_rule *rule = NULL;
-	if (rcu_dereference(core->trace))
+	bool tracing = rcu_dereference(core->trace) != NULL;
+	if (tracing)
 		call->time_ns = realtime_ns();
 	if (atomic_load_explicit(&core->vanished_until_ns, memory_order_relaxed) &&
 	    core_vanished(core)) {
 		result = -ENODEV; /* the driver is gone: what an fd on a removed device gets */
-	} else if ((rule = ioctl_fault(core, snap, session, call))) {
+	} else if ((rule = ioctl_fault(core, snap, entry, session, call))) {
 		result = apply_fault(core, rule, call);
 	} else {
 		result = answer(snap, entry, session, call);
 	}
 	if (!call->hold_ns && !call->hang) {
-		count_result(core, snap, entry, result);
-		core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL,
-				 result, snap->generation, false);
+		core_count(core, snap, entry, result);
+		if (tracing)
+			core_trace_event(core, TRACE_IOCTL, session, call,
+					 entry ? entry->name : NULL, result, snap->generation,
+					 false);
 	} else if (!call->time_ns) {
 		call->time_ns = realtime_ns();
 	}
@@ -326,7 +325,7 @@ int core_ioctl_complete(struct emu_core *core, struct emu_session *session, stru
 		result = answer(snap, entry, session, call);
 	else
 		result = call->held_result;
-	count_result(core, snap, entry, result);
+	core_count(core, snap, entry, result);
 	core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL, result,
 			 snap->generation, true);
 	urcu_bp_read_unlock();

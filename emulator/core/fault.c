@@ -72,10 +72,11 @@ static bool rule_fires(const struct fault_rule *rule, struct fault_state *state,
 	return true;
 }
 
-int fault_decide(const struct fault_rule *rules, struct fault_state *states, unsigned count,
-		 uint64_t seed, const struct fault_input *input)
+int fault_decide(const struct fault_rule *rules, struct fault_state *states, const uint16_t *order,
+		 unsigned count, uint64_t seed, const struct fault_input *input)
 {
-	for (unsigned i = 0; i < count; i++) {
+	for (unsigned n = 0; n < count; n++) {
+		unsigned i = order ? order[n] : n;
 		if (!atomic_load_explicit(&states[i].enabled, memory_order_relaxed))
 			continue;
 		if (!rule_matches(&rules[i], input))

@@ -77,13 +77,14 @@ struct fault_input {
 };
 
 /*
- * fault_decide - evaluate RULES in order: every rule whose match section
+ * fault_decide - evaluate COUNT rules, RULES[ORDER[i]] (or RULES[i] when
+ * ORDER is NULL), in that order: every rule whose match section
  * matches counts the call; the first whose `when` holds fires, and later
  * rules do not see the call.  Returns the index of the rule that fired, or
  * -1.  Lock-free; safe inside an RCU read section.
  */
-int fault_decide(const struct fault_rule *rules, struct fault_state *states, unsigned count,
-		 uint64_t seed, const struct fault_input *input);
+int fault_decide(const struct fault_rule *rules, struct fault_state *states, const uint16_t *order,
+		 unsigned count, uint64_t seed, const struct fault_input *input);
 
 /* fault_state_init - runtime state for COUNT rules, from their `enabled`. */
 void fault_state_init(struct fault_state *states, const struct fault_rule *rules, unsigned count);

@@ -43,10 +43,11 @@ void policy_free(struct policy_snapshot *snap)
 		if (snap->ioctls[i].op == EMU_OP_FIXED)
 			free((char *)snap->ioctls[i].name);
 	free(snap->ioctls);
-	free(snap->ioctl_calls);
 	for (unsigned i = 0; i < snap->fault_count; i++)
 		fault_rule_free(&snap->faults[i]);
 	free(snap->faults);
+	free(snap->fault_order);
+	free(snap->fault_bucket);
 	free(snap->fault_states);
 	free(snap->source);
 	free(snap);

@@ -54,11 +54,16 @@ struct policy_snapshot {
 
 	struct policy_ioctl *ioctls; /* sorted by cmd */
 	unsigned ioctl_count;
-	_Atomic uint64_t *ioctl_calls; /* mutable: calls per entry of ioctls */
 
 	struct fault_rule *faults;
 	struct fault_state *fault_states; /* mutable: counters and runtime on/off */
 	unsigned fault_count;
+	/* The rules a call can match, in policy order, so that a call no rule
+	 * names tries none: bucket b < ioctl_count is entry b of ioctls, then
+	 * an unknown number, an open, a release (POLICY_BUCKET_*).  Bucket b's
+	 * rule indices are fault_order[fault_bucket[b] .. fault_bucket[b + 1]). */
+	uint16_t *fault_order;
+	uint32_t *fault_bucket;
 	uint64_t fault_seed;
 
 	char device_name[POLICY_NAME_MAX];
@@ -94,6 +99,10 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 /* policy_device_name_ok - NAME can name a device node: 1 to 63 of letters,
  * digits, '_', '-', '.', and not "." or "..". */
 bool policy_device_name_ok(const char *name);
+
+#define POLICY_BUCKET_UNKNOWN(snap) ((snap)->ioctl_count)
+#define POLICY_BUCKET_OPEN(snap)    ((snap)->ioctl_count + 1)
+#define POLICY_BUCKET_RELEASE(snap) ((snap)->ioctl_count + 2)
 
 /* policy_find_ioctl - the entry for CMD, or NULL.  Safe inside an RCU read
  * section: reads only. */

@@ -832,9 +832,6 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 		add_ioctl(ld, snap, path, &entry);
 	}
 	qsort(snap->ioctls, snap->ioctl_count, sizeof(*snap->ioctls), cmp_ioctl);
-	snap->ioctl_calls = calloc(snap->ioctl_count + 1, sizeof(*snap->ioctl_calls));
-	if (!snap->ioctl_calls)
-		abort();
 }
 
 /* Names of extra ioctls point into RAW, which is freed: give the snapshot its own. */
@@ -1164,6 +1161,40 @@ static bool build_fault(struct loader *ld, const char *path, const struct raw_fa
 	return ok;
 }
 
+/* Can RULE match a call of BUCKET?  (Its other match fields are checked per call.) */
+static bool rule_in_bucket(const struct policy_snapshot *snap, const struct fault_rule *rule,
+			   unsigned bucket)
+{
+	if (bucket == POLICY_BUCKET_OPEN(snap))
+		return rule->event == FAULT_EVENT_OPEN;
+	if (bucket == POLICY_BUCKET_RELEASE(snap))
+		return rule->event == FAULT_EVENT_RELEASE;
+	if (rule->event != FAULT_EVENT_IOCTL)
+		return false;
+	if (!rule->has_cmd)
+		return true;
+	if (bucket == POLICY_BUCKET_UNKNOWN(snap))
+		return !policy_find_ioctl(snap, rule->cmd);
+	return rule->cmd == snap->ioctls[bucket].cmd;
+}
+
+static void index_faults(struct policy_snapshot *snap)
+{
+	unsigned buckets = snap->ioctl_count + 3, used = 0;
+	snap->fault_bucket = calloc(buckets + 1, sizeof(*snap->fault_bucket));
+	snap->fault_order =
+		calloc((size_t)snap->fault_count * buckets + 1, sizeof(*snap->fault_order));
+	if (!snap->fault_bucket || !snap->fault_order)
+		abort();
+	for (unsigned bucket = 0; bucket < buckets; bucket++) {
+		snap->fault_bucket[bucket] = used;
+		for (unsigned i = 0; i < snap->fault_count; i++)
+			if (rule_in_bucket(snap, &snap->faults[i], bucket))
+				snap->fault_order[used++] = (uint16_t)i;
+	}
+	snap->fault_bucket[buckets] = used;
+}
+
 static void build_faults(struct loader *ld, const struct raw_policy *raw,
 			 struct policy_snapshot *snap)
 {
@@ -1201,6 +1232,7 @@ static void build_faults(struct loader *ld, const struct raw_policy *raw,
 		snap->fault_count++;
 	}
 	fault_state_init(snap->fault_states, snap->faults, snap->fault_count);
+	index_faults(snap);
 }
 
 static struct policy_snapshot *build_snapshot(struct loader *ld, const struct raw_policy *raw)

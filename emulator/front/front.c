@@ -54,10 +54,66 @@ static struct emu_caller caller_of(fuse_req_t req)
 	return (struct emu_caller){.pid = ctx->pid, .uid = ctx->uid, .get_comm = caller_comm};
 }
 
+/*
+ * Open sessions, listed so that shutdown frees them: the kernel sends
+ * RELEASE asynchronously, and a daemon stopped right after a close may
+ * never see it.  Open and release only, never the ioctl path.
+ */
+struct session_node {
+	struct emu_session session; /* first: fi->fh points here */
+	struct session_node *prev, *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct session_node *head;
+} sessions = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct emu_session *front_session_new(void)
+{
+	struct session_node *node = calloc(1, sizeof(*node));
+	if (!node)
+		return NULL;
+	pthread_mutex_lock(&sessions.lock);
+	node->next = sessions.head;
+	if (sessions.head)
+		sessions.head->prev = node;
+	sessions.head = node;
+	pthread_mutex_unlock(&sessions.lock);
+	return &node->session;
+}
+
+void front_session_free(struct emu_session *session)
+{
+	struct session_node *node = (struct session_node *)session;
+	pthread_mutex_lock(&sessions.lock);
+	if (node->prev)
+		node->prev->next = node->next;
+	else
+		sessions.head = node->next;
+	if (node->next)
+		node->next->prev = node->prev;
+	pthread_mutex_unlock(&sessions.lock);
+	free(node);
+}
+
+static void free_all_sessions(void)
+{
+	pthread_mutex_lock(&sessions.lock);
+	struct session_node *node = sessions.head;
+	sessions.head = NULL;
+	pthread_mutex_unlock(&sessions.lock);
+	while (node) {
+		struct session_node *next = node->next;
+		free(node);
+		node = next;
+	}
+}
+
 void front_open(fuse_req_t req, struct fuse_file_info *fi)
 {
 	const struct front_options *options = fuse_req_userdata(req);
-	struct emu_session *session = malloc(sizeof(*session));
+	struct emu_session *session = front_session_new();
 	if (!session) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -71,7 +127,7 @@ void front_open(fuse_req_t req, struct fuse_file_info *fi)
 	if (call.hold_ns || call.hang) {
 		front_hold(req, session, &call, fi);
 	} else if (result < 0) {
-		free(session);
+		front_session_free(session);
 		fuse_reply_err(req, -result);
 	} else {
 		fuse_reply_open(req, fi);
@@ -84,7 +140,7 @@ void front_release(fuse_req_t req, struct fuse_file_info *fi)
 	struct emu_session *session = (struct emu_session *)(uintptr_t)fi->fh;
 	struct emu_caller caller = caller_of(req);
 	core_release(options->core, session, &caller);
-	free(session);
+	front_session_free(session);
 	fuse_reply_err(req, 0);
 }
 
@@ -159,6 +215,7 @@ int front_loop(struct fuse_session *session, const struct front_options *options
 	int err = fuse_session_loop_mt(session, config);
 	fuse_loop_cfg_destroy(config);
 	front_hold_stop();
+	free_all_sessions();
 	/* The loop returns the signal that stopped it, or a negative errno. */
 	if (err < 0) {
 		emu_log("serve: %s", strerror(-err));

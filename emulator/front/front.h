@@ -26,6 +26,10 @@ struct front_options {
 int front_cuse_run(const struct front_options *options);
 int front_fuse_run(const struct front_options *options);
 
+/* A session for a new open, listed until front_session_free (or shutdown). */
+struct emu_session *front_session_new(void);
+void front_session_free(struct emu_session *session);
+
 /* Request handlers shared by both front ends (the fuse_req's userdata is the
  * struct front_options).  They reply to REQ. */
 void front_open(fuse_req_t req, struct fuse_file_info *fi);

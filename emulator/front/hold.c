@@ -82,7 +82,7 @@ static void answer(struct held *h)
 		if (result == 0) {
 			fuse_reply_open(h->req, &h->fi);
 		} else {
-			free(h->session);
+			front_session_free(h->session);
 			fuse_reply_err(h->req, -result);
 		}
 		return;
@@ -190,7 +190,7 @@ void front_hold(fuse_req_t req, struct emu_session *session, const struct emu_ca
 	struct held *h = calloc(1, sizeof(*h));
 	if (!h) {
 		if (fi)
-			free(session);
+			front_session_free(session);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}

@@ -283,3 +283,25 @@ Test(fault_runtime, disable_enable_and_inject, .fini = stop_serving)
 	diag_free(&diags);
 	core_release(&core, &session, NULL);
 }
+
+Test(fault_match, rules_are_indexed_by_ioctl_in_policy_order, .fini = stop_serving)
+{
+	/* any: no ioctl named, so it is tried for every call, in its place. */
+	serve_text(POLICY_HEAD
+		   "faults:\n  rules:\n"
+		   "    - {name: unknown-number, match: {ioctl: 0x4004B8F0}, "
+		   "action: {value: 5}}\n"
+		   "    - {name: any, when: {nth: 3}, action: {errno: EIO}}\n"
+		   "    - {name: check, match: {ioctl: CHECK_EXTENSION}, action: {value: 9}}\n");
+	struct emu_session session;
+	struct emu_call call;
+	open_session(&session, NULL);
+	cr_expect_eq(ioctl_u32(&session, RV, 1, NULL), 0, "any: match 1");
+	cr_expect_eq(ioctl_u32(&session, UNKNOWN_CMD, 0, &call), 5, "an undefined number");
+	cr_expect_str_eq(call.fault, "unknown-number");
+	cr_expect_eq(ioctl_u32(&session, CE_NEG, 1, NULL), 9, "any: match 2, then check");
+	cr_expect_eq(ioctl_u32(&session, CE_NEG, 1, &call), -EIO, "any comes first: match 3");
+	cr_expect_str_eq(call.fault, "any");
+	cr_expect_eq(ioctl_u32(&session, CE_NEG, 1, NULL), 9);
+	core_release(&core, &session, NULL);
+}
