@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -207,6 +208,8 @@ void daemon_cleanup(struct daemon *d)
 	print_log(d);
 	char mountpoint[96];
 	mountpoint_of(d, mountpoint, sizeof(mountpoint));
+	/* A daemon that crashed could not unmount: detach its dead mount. */
+	umount2(mountpoint, MNT_DETACH);
 	rmdir(mountpoint);
 	/* The log, and control sockets a SIGKILLed daemon could not remove. */
 	DIR *dir = opendir(d->dir);
