@@ -11,7 +11,7 @@ SHELL := /bin/bash
 PACKAGES := $(shell sed -e 's/\#.*//' .ci/packages)
 VM_TIMEOUT ?= 900
 
-.PHONY: setup build run check test test-asan test-vm clean
+.PHONY: setup build run check test test-asan test-vm bench bench-smoke clean
 
 # Install what is missing from .ci/packages (Debian 12, as root).
 setup:
@@ -47,7 +47,7 @@ test-asan: setup
 	ctest --preset asan
 
 # The live suite against the CUSE front end, in Debian's cloud kernel under qemu.
-test-vm: test
+test-vm: build test
 	tests/vm/run-vm.sh --build-dir build --timeout $(VM_TIMEOUT) \
 		--copy policies:/policies \
 		--env MSHV_EMU_FRONT=cuse --env MSHV_EMU_BIN=/bin/mshv-emu \
@@ -55,8 +55,17 @@ test-vm: test
 		--env MSHV_EMU_POLICIES=/policies \
 		-- /bin/test-live --jobs 1
 
-check: build test test-asan test-vm
-	@echo "check: release build, unit, live (fuse), ASan+UBSan and the CUSE VM run all passed"
+# The benchmark suite (docs/benchmarks.md): results, plot and tables in build/bench.
+bench: build
+	bench/run.py --build build --out build/bench
+
+# Seconds long, every step once with small counts, no VM: keeps the suite
+# building and working in CI.  It asserts no timing.
+bench-smoke: build
+	bench/run.py --build build --out build/bench-smoke --quick
+
+check: build test test-asan test-vm bench-smoke
+	@echo "check: release build, unit, live (fuse), ASan+UBSan, the CUSE VM run and the benchmark smoke run all passed"
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-debug build-asan

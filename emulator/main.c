@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,12 +41,14 @@ struct daemon_options {
 	const char *mountpoint;
 	const char *control; /* mshvctl's socket; "" for none */
 	const char *trace;   /* transcript file, or NULL */
+	const char *cpus;    /* --cpu LIST, or NULL */
 	int ready_fd;
 };
 
 static const char usage_text[] =
 	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
 	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET] [--trace FILE]\n"
+	"                [--cpu LIST]\n"
 	"       mshv-emu --check FILE...\n"
 	"       mshv-emu --help | --version\n";
 
@@ -61,6 +64,9 @@ static const char help_text[] =
 	"  --ready-fd N      write \"ready PATH\\n\" to fd N once the node exists, then close it\n"
 	"  --control SOCKET  where mshvctl connects (default " DEFAULT_CONTROL "; \"\" for none)\n"
 	"  --trace FILE      write a JSON Lines transcript of every open, ioctl and release\n"
+	"  --cpu LIST        run every thread on these CPUs (\"0\", \"0,2\", \"0-3\"): put the\n"
+	"                    daemon on the CPU its client runs on, and a round trip skips a\n"
+	"                    cross-CPU wake-up (docs/benchmarks.md)\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.\n";
@@ -84,7 +90,8 @@ static int check_policies(int count, char **paths)
 		struct policy_snapshot *snap = policy_load_file(paths[i], &diags);
 		diag_print(&diags, stderr);
 		if (snap)
-			printf("%s: ok (profile %s, %u capabilities, %u ioctls, %u fault rules, %s)\n",
+			printf("%s: ok (profile %s, %u capabilities, %u ioctls, %u fault rules, "
+			       "%s)\n",
 			       paths[i], profile_get(snap->profile)->name, snap->cap_count,
 			       snap->ioctl_count, snap->fault_count, snap->digest);
 		else
@@ -193,6 +200,37 @@ static void *reload_thread(void *arg)
 
 /* ---- options ---- */
 
+/* "0", "0,2", "0-3,6" into SET (may be NULL to only validate).  0 or -1. */
+static int parse_cpus(const char *text, cpu_set_t *set)
+{
+	cpu_set_t cpus;
+	CPU_ZERO(&cpus);
+	const char *p = text;
+	while (*p) {
+		char *end;
+		errno = 0;
+		long first = strtol(p, &end, 10), last = first;
+		if (end == p || errno || first < 0 || first >= CPU_SETSIZE)
+			return -1;
+		p = end;
+		if (*p == '-') {
+			last = strtol(++p, &end, 10);
+			if (end == p || errno || last < first || last >= CPU_SETSIZE)
+				return -1;
+			p = end;
+		}
+		for (long cpu = first; cpu <= last; cpu++)
+			CPU_SET(cpu, &cpus);
+		if (*p == ',' && p[1])
+			p++;
+		else if (*p)
+			return -1;
+	}
+	if (set)
+		*set = cpus;
+	return CPU_COUNT(&cpus) ? 0 : -1;
+}
+
 /* parse_options - fill OPTIONS.  Returns -1 to go on serving, or the exit
  * code when the work is done (--help, --check) or the command line is wrong. */
 static int parse_options(int argc, char **argv, struct daemon_options *options)
@@ -209,6 +247,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"ready-fd", required_argument, NULL, 'r'},
 		{"control", required_argument, NULL, 'c'},
 		{"trace", required_argument, NULL, 't'},
+		{"cpu", required_argument, NULL, 'C'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -251,6 +290,13 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			break;
 		case 't':
 			options->trace = optarg;
+			break;
+		case 'C':
+			if (parse_cpus(optarg, NULL) != 0)
+				return usage_error(
+					"--cpu %s: expected CPU numbers such as 0, 0,2 or 0-3",
+					optarg);
+			options->cpus = optarg;
 			break;
 		case 'r':
 			errno = 0;
@@ -299,6 +345,16 @@ int main(int argc, char **argv)
 			options.ready_fd);
 		policy_free(snap);
 		return 1;
+	}
+	if (options.cpus) {
+		/* Before any thread exists: every thread inherits the mask. */
+		cpu_set_t cpus;
+		parse_cpus(options.cpus, &cpus);
+		if (sched_setaffinity(0, sizeof(cpus), &cpus) != 0) {
+			fprintf(stderr, "mshv-emu: --cpu %s: %s\n", options.cpus, strerror(errno));
+			policy_free(snap);
+			return 1;
+		}
 	}
 	char name[POLICY_NAME_MAX];
 	snprintf(name, sizeof(name), "%s", options.name ? options.name : snap->device_name);
