@@ -2,6 +2,7 @@
 """bench/run.py - run the whole benchmark suite and write its results.
 
     bench/run.py [--build DIR] [--out DIR] [--quick] [--no-vm]
+    bench/run.py --report OUT/results.jsonl [--out DIR]   # tables and plot only
 
 Runs, on this machine, in one go (docs/benchmarks.md explains each):
   1. in-process dispatch through the core            (build/bin/bench-dispatch)
@@ -105,7 +106,21 @@ class Suite:
         self.results.append(obj)
 
     def run_json(self, argv, **extra):
-        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        """Run a benchmark program and record its JSON lines.  A failure is
+        retried once, then recorded (summary.md lists it) rather than
+        ending the whole run."""
+        for attempt in (1, 2):
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if proc.returncode == 0:
+                break
+            tail = proc.stderr.strip().splitlines()[-5:]
+            print("bench: %s failed (exit %d, attempt %d):\n  %s" % (
+                " ".join(argv), proc.returncode, attempt, "\n  ".join(tail)), file=sys.stderr)
+        else:
+            self.record({"suite": "error", "argv": " ".join(argv),
+                         "exit": proc.returncode, "stderr": "\n".join(tail)}, **extra)
+            return []
+        out = proc.stdout
         lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         for obj in lines:
             self.record(obj, **extra)
@@ -422,6 +437,13 @@ def report(results, out):
                                                          r["calls_per_s"]))
         lines.append("")
 
+    errors = [r for r in results if r.get("suite") == "error"]
+    if errors:
+        lines += ["### Measurements that failed (twice) in this run", ""]
+        lines += ["- `%s`: exit %s: %s" % (r["argv"], r["exit"], r["stderr"].replace("\n", " / "))
+                  for r in errors]
+        lines.append("")
+
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -443,7 +465,8 @@ def report(results, out):
                 "set title 'ioctl latency p50 (µs, log scale)'"]
         plot.append("plot " + ", ".join("'%s' using 1:%d with linespoints title '%s'" % (data, 2 + 2 * i, l)
                                         for i, l in enumerate(labels)))
-        plot += ["unset logscale y", "set logscale y", "set title 'calls per second (log scale)'"]
+        plot += ["unset logscale y", "set logscale y", "set key bottom right",
+                 "set title 'calls per second (log scale)'"]
         plot.append("plot " + ", ".join("'%s' using 1:%d with linespoints title '%s'" % (data, 3 + 2 * i, l)
                                         for i, l in enumerate(labels)))
         plot.append("unset multiplot")
@@ -456,8 +479,16 @@ def main():
     parser.add_argument("--out", default=None)
     parser.add_argument("--quick", action="store_true", help="CI smoke run: seconds, no VM")
     parser.add_argument("--no-vm", action="store_true", help="skip the CUSE run in the VM")
+    parser.add_argument("--report", metavar="RESULTS",
+                        help="measure nothing: rewrite the summary and plot from a results.jsonl")
     args = parser.parse_args()
     args.out = args.out or os.path.join(args.build, "bench")
+    if args.report:
+        with open(args.report) as f:
+            results = [json.loads(line) for line in f if line.strip()]
+        os.makedirs(args.out, exist_ok=True)
+        report(results, args.out)
+        return
     Suite(args).run()
 
 
