@@ -30,6 +30,8 @@
 
 #include <linux/mshv_emu.h>
 
+#include "json.h"
+
 /*
  * DURATION_CAPACITY: the most calls a thread records under --duration-ms
  * without --calls (16 MiB).  ARG_BUF_SIZE: room for any _IOC_SIZE, since the
@@ -178,20 +180,6 @@ static double percentile_us(const uint32_t *sorted, long count, long per_mille)
 {
 	long rank = (count * per_mille + 999) / 1000;
 	return sorted[rank > 0 ? rank - 1 : 0] / 1000.0;
-}
-
-static void print_json_string(const char *text)
-{
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	putchar('"');
 }
 
 static int report(const struct client_options *options, const struct worker *workers)

@@ -44,6 +44,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
+
 #include "core.h"
 
 #define BENCH_THREADS	    2
@@ -692,20 +694,6 @@ static double reload_rate(const struct bench_config *config)
 	return config->reload_ns
 		       ? (double)config->reloads * (double)NS_PER_SEC / (double)config->reload_ns
 		       : 0;
-}
-
-static void print_json_string(const char *text)
-{
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	putchar('"');
 }
 
 static void print_config(const struct bench *bench, const struct bench_config *config)

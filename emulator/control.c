@@ -408,13 +408,7 @@ int control_start(struct daemon *d, const char *path)
 	control.daemon = d;
 	control.listen_fd = fd;
 	snprintf(control.path, sizeof(control.path), "%s", path);
-	/* Like the reload thread: no signal may land here (see main.c). */
-	sigset_t all, previous;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &previous);
-	int created = pthread_create(&control.thread, NULL, control_thread, d);
-	pthread_sigmask(SIG_SETMASK, &previous, NULL);
-	if (created != 0) {
+	if (front_thread_create(&control.thread, control_thread, d) != 0) {
 		emu_log("--control %s: cannot create the control thread", path);
 		close(fd);
 		unlink(path);

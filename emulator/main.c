@@ -398,14 +398,8 @@ int main(int argc, char **argv)
 		core_trace_start(&daemon.core, trace);
 	}
 	struct reloader reloader = {.daemon = &daemon};
-	/* The reload thread starts with every signal blocked: a SIGTERM it
-	 * took would run libfuse's exit handler on a thread that wakes none of
-	 * the loop's, and the daemon would not stop.  It only sigwaits SIGHUP. */
-	sigset_t all, previous;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &previous);
-	int created = pthread_create(&reloader.thread, NULL, reload_thread, &reloader);
-	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	/* It only sigwaits SIGHUP; nothing else may land there. */
+	int created = front_thread_create(&reloader.thread, reload_thread, &reloader);
 	if (created != 0) {
 		fprintf(stderr, "mshv-emu: start: cannot create the reload thread\n");
 		goto out_core;

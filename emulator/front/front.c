@@ -10,6 +10,7 @@
  * (DESIGN.md 2.4).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,16 @@
 
 #include "errnames.h"
 #include "front.h"
+
+int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)
+{
+	sigset_t all, previous;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &previous);
+	int err = pthread_create(thread, NULL, start, arg);
+	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	return err;
+}
 
 void emu_log(const char *fmt, ...)
 {

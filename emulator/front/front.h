@@ -64,6 +64,15 @@ const char *front_node_path(void);
 /* front_loop - the multithreaded loop shared by both front ends. */
 int front_loop(struct fuse_session *session, const struct front_options *options);
 
+/*
+ * front_thread_create - a helper thread (reload, control, held replies) that
+ * starts with every signal blocked.  A process-directed SIGTERM lands on any
+ * thread that does not block it; on a helper thread, libfuse's exit handler
+ * would set the exit flag where it wakes none of the loop's threads, and the
+ * daemon would not stop.  Returns 0 or an errno.
+ */
+int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
+
 __attribute__((format(printf, 1, 2))) void emu_log(const char *fmt, ...);
 
 #endif

@@ -143,7 +143,7 @@ int front_hold_start(const struct front_options *options)
 	pthread_condattr_destroy(&attr);
 	holds.options = options;
 	holds.stopping = false;
-	if (pthread_create(&holds.thread, NULL, hold_thread, NULL) != 0)
+	if (front_thread_create(&holds.thread, hold_thread, NULL) != 0)
 		return -1;
 	holds.running = true;
 	return 0;
