@@ -404,6 +404,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mshv-emu: start: cannot create the reload thread\n");
 		goto out_core;
 	}
+	enum front_kind kind = options.front;
+	if (kind == FRONT_AUTO)
+		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
+	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse"; /* before mshvctl can ask */
 	if (*options.control && control_start(&daemon, options.control) != 0)
 		goto out_reloader;
 
@@ -415,10 +419,6 @@ int main(int argc, char **argv)
 		.ready_fd = options.ready_fd,
 		.max_threads = 16,
 	};
-	enum front_kind kind = options.front;
-	if (kind == FRONT_AUTO)
-		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
-	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse";
 	rc = kind == FRONT_CUSE ? front_cuse_run(&daemon.front_options)
 				: front_fuse_run(&daemon.front_options);
 
