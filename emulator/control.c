@@ -11,6 +11,7 @@
  * daemon keeps serving.  It never runs on the ioctl path.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,13 +72,15 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 	unsigned long long open = atomic_load(&d->core.sessions_open);
 	unsigned long long opened = atomic_load(&d->core.sessions_opened);
 	unsigned held = front_hold_count();
+	char node[4096];
+	front_node_path(node, sizeof(node));
 	urcu_bp_read_lock();
 	struct trace *trace = rcu_dereference(d->core.trace);
 	const char *trace_file = trace ? trace_path(trace) : NULL;
 	unsigned long long dropped = trace ? trace_dropped(trace) : 0;
 	if (json) {
 		fprintf(out, "{\"front\":\"%s\",\"node\":", d->front);
-		json_string(out, front_node_path());
+		json_string(out, node);
 		fprintf(out, ",\"profile\":\"%s\",\"policy\":", profile_get(id.profile)->name);
 		json_string(out, id.source);
 		fprintf(out,
@@ -94,9 +97,9 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 			"front       %s\nnode        %s\nprofile     %s\npolicy      %s\n"
 			"digest      %s\ngeneration  %llu\nsessions    %llu open, %llu opened\n"
 			"uptime      %llu s\nheld calls  %u\nvanished    %s\n",
-			d->front, front_node_path(), profile_get(id.profile)->name, id.source,
-			id.digest, (unsigned long long)id.generation, open, opened,
-			(unsigned long long)uptime, held, core_vanished(&d->core) ? "yes" : "no");
+			d->front, node, profile_get(id.profile)->name, id.source, id.digest,
+			(unsigned long long)id.generation, open, opened, (unsigned long long)uptime,
+			held, core_vanished(&d->core) ? "yes" : "no");
 		if (trace_file)
 			fprintf(out, "trace       %s (%llu dropped)\n", trace_file, dropped);
 		else
@@ -206,10 +209,20 @@ static int cmd_inject(struct daemon *d, const char *text, FILE *out)
 		return 1;
 	}
 	diag_free(&diags);
-	fprintf(out, "armed %s\n", rule->name);
-	emu_log("control: injected fault rule %s", rule->name);
-	core_inject(&d->core, rule);
+	char name[POLICY_NAME_MAX];
+	snprintf(name, sizeof(name), "%s", rule->name);
+	if (core_inject(&d->core, rule) != 0) {
+		fprintf(out,
+			"%d rules are armed already, the most there may be; disable the ones "
+			"you no longer need (fault disable RULE)\n",
+			CORE_MAX_INJECTED);
+		fault_rule_free(rule);
+		free(rule);
+		return 1;
+	}
 	free(rule);
+	fprintf(out, "armed %s\n", name);
+	emu_log("control: injected fault rule %s", name);
 	return 0;
 }
 
@@ -289,11 +302,26 @@ static int run_command(struct daemon *d, char **args, int count, FILE *out)
 	return 1;
 }
 
-/* Read "arg\n...arg\n\n" into ARGS (pointing into BUF).  -1 if malformed. */
+/*
+ * Read "arg\n...arg\n\n" into ARGS (pointing into BUF).  -1 if malformed.
+ * One deadline for the whole request, not per read: a peer trickling bytes
+ * must not hold the control thread, and with it the daemon's shutdown.
+ */
+#define REQUEST_DEADLINE_MS 2000
+
 static int read_request(int fd, char *buf, size_t size, char **args)
 {
 	size_t used = 0;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (used + 1 < size) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+			       (now.tv_nsec - start.tv_nsec) / 1000000;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (elapsed >= REQUEST_DEADLINE_MS ||
+		    poll(&pfd, 1, (int)(REQUEST_DEADLINE_MS - elapsed)) <= 0)
+			break;
 		ssize_t got = read(fd, buf + used, size - 1 - used);
 		if (got <= 0)
 			break;
@@ -327,8 +355,6 @@ static void serve_connection(struct daemon *d, int fd)
 	int rc = 1;
 	if (!out)
 		return;
-	struct timeval timeout = {5, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
 	/* Read the request even from a peer about to be refused: closing with
 	 * unread data resets the connection and the refusal would be lost. */
 	static char request[REQUEST_MAX];
@@ -385,7 +411,14 @@ int control_start(struct daemon *d, const char *path)
 		return -1;
 	}
 	/* A socket file nobody answers on is a leftover: replace it.  One that
-	 * answers belongs to a running daemon: refuse. */
+	 * answers belongs to a running daemon, and anything else is not ours to
+	 * delete: refuse both. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		emu_log("--control %s: exists and is not a socket; pick another path", path);
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
 		emu_log("--control %s: another mshv-emu is listening there; pick another path",
 			path);

@@ -23,8 +23,7 @@ static void fault_set_free(struct fault_set *set)
 	for (unsigned i = 0; i < set->count; i++)
 		fault_rule_free(&set->rules[i]);
 	free(set->rules);
-	free(set->states);
-	free(set);
+	free(set); /* states belong to the core */
 }
 
 void core_init(struct emu_core *core, struct policy_snapshot *initial)
@@ -187,15 +186,18 @@ bool core_fault_enable(struct emu_core *core, const char *name, bool enabled)
 	return found;
 }
 
-/* A new set: the old rules (with their counters) plus RULE, published whole. */
-void core_inject(struct emu_core *core, struct fault_rule *rule)
+/* A new set: the old rules plus RULE, published whole; the counters stay put. */
+int core_inject(struct emu_core *core, struct fault_rule *rule)
 {
 	pthread_mutex_lock(&core->publish_lock);
 	struct fault_set *old = core->injected;
 	unsigned count = (old ? old->count : 0) + 1;
+	if (count > CORE_MAX_INJECTED) {
+		pthread_mutex_unlock(&core->publish_lock);
+		return -ENOSPC;
+	}
 	struct fault_set *set = calloc(1, sizeof(*set));
-	if (!set || !(set->rules = calloc(count, sizeof(*set->rules))) ||
-	    !(set->states = calloc(count, sizeof(*set->states))))
+	if (!set || !(set->rules = calloc(count, sizeof(*set->rules))))
 		abort();
 	for (unsigned i = 0; old && i < old->count; i++) {
 		set->rules[i] = old->rules[i];
@@ -204,18 +206,17 @@ void core_inject(struct emu_core *core, struct fault_rule *rule)
 			old->rules[i].comm_glob ? strdup(old->rules[i].comm_glob) : NULL;
 		if (!set->rules[i].name || (old->rules[i].comm_glob && !set->rules[i].comm_glob))
 			abort();
-		atomic_init(&set->states[i].matched, atomic_load(&old->states[i].matched));
-		atomic_init(&set->states[i].fired, atomic_load(&old->states[i].fired));
-		atomic_init(&set->states[i].enabled, atomic_load(&old->states[i].enabled));
 	}
 	set->rules[count - 1] = *rule;
 	memset(rule, 0, sizeof(*rule));
+	set->states = core->injected_states;
 	fault_state_init(&set->states[count - 1], &set->rules[count - 1], 1);
 	set->count = count;
 	rcu_assign_pointer(core->injected, set);
 	pthread_mutex_unlock(&core->publish_lock);
 	urcu_bp_synchronize_rcu();
 	fault_set_free(old);
+	return 0;
 }
 
 void core_identity(struct emu_core *core, struct core_identity *out)

@@ -56,11 +56,16 @@ struct emu_call {
 	char fault[TRACE_NAME_MAX];
 };
 
-/* Rules armed at runtime (mshvctl inject), RCU-published as a whole. */
+/* Rules armed at runtime (mshvctl inject), RCU-published as a whole.  Their
+ * counters live in the core (injected_states), not in the set: a new set is
+ * published while workers may still count in the old one, and nothing is
+ * copied, so nothing is lost. */
+#define CORE_MAX_INJECTED 64
+
 struct fault_set {
 	unsigned count;
 	struct fault_rule *rules;
-	struct fault_state *states;
+	struct fault_state *states; /* the core's injected_states */
 };
 
 #define CORE_ERRNO_SLOTS 1024
@@ -78,6 +83,7 @@ struct emu_core {
 	_Atomic uint64_t vanished_until_ns; /* CLOCK_MONOTONIC; 0: present */
 	struct core_shard *_Atomic *shards; /* per-thread counters (stats.c) */
 	struct core_shard *overflow;
+	struct fault_state injected_states[CORE_MAX_INJECTED];
 
 	_Alignas(64) pthread_mutex_t publish_lock; /* publishers only; readers never take it */
 	uint64_t generation;			   /* under publish_lock */
@@ -152,8 +158,10 @@ uint64_t core_trace_stop(struct emu_core *core);
  * Returns false when no rule has that name. */
 bool core_fault_enable(struct emu_core *core, const char *name, bool enabled);
 
-/* core_inject - arm RULE (ownership passes) ahead of the policy's rules. */
-void core_inject(struct emu_core *core, struct fault_rule *rule);
+/* core_inject - arm RULE (its contents pass to the core) ahead of the
+ * policy's rules.  Returns 0, or -ENOSPC when CORE_MAX_INJECTED are armed
+ * (RULE is then untouched). */
+int core_inject(struct emu_core *core, struct fault_rule *rule);
 
 /* What is serving now, for start lines and reload logs. */
 struct core_identity {

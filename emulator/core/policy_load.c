@@ -1121,6 +1121,19 @@ static void build_fault_action(struct loader *ld, const char *path,
 			   "only vanish_ms applies");
 		*ok = false;
 	}
+	/* An open's error travels in fuse_reply_err: an errno >= 512 is rejected
+	 * by the kernel (the caller would hang in open), and ENOSYS means "no
+	 * open here" to FUSE (the open would succeed with no session). */
+	if (rule->event == FAULT_EVENT_OPEN && rule->has_result &&
+	    (-rule->result >= 512 || -rule->result == ENOSYS)) {
+		snprintf(sub, sizeof(sub), "%s.action.errno", path);
+		load_error(ld, sub,
+			   "an open cannot fail with %s (%d) through FUSE or CUSE; use an errno "
+			   "below 512 other than ENOSYS",
+			   errname_of(-rule->result) ? errname_of(-rule->result) : "it",
+			   -rule->result);
+		*ok = false;
+	}
 	if (rule->event == FAULT_EVENT_OPEN && a->value) {
 		snprintf(sub, sizeof(sub), "%s.action.value", path);
 		load_error(ld, sub, "an open returns a file descriptor, not a value; use errno");

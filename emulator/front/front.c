@@ -121,6 +121,13 @@ static void free_all_sessions(void)
 	}
 }
 
+int open_errno(int result)
+{
+	/* The loader refuses these for open rules; never send them anyway:
+	 * >= 512 would leave the caller hung in open, ENOSYS would disable open. */
+	return -result >= 512 || -result == ENOSYS ? EIO : -result;
+}
+
 void front_open(fuse_req_t req, struct fuse_file_info *fi)
 {
 	const struct front_options *options = fuse_req_userdata(req);
@@ -139,7 +146,7 @@ void front_open(fuse_req_t req, struct fuse_file_info *fi)
 		front_hold(req, session, &call, fi);
 	} else if (result < 0) {
 		front_session_free(session);
-		fuse_reply_err(req, -result);
+		fuse_reply_err(req, open_errno(result));
 	} else {
 		fuse_reply_open(req, fi);
 	}
@@ -189,16 +196,23 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 		fuse_reply_ioctl(req, result, call.out_len ? out : NULL, call.out_len);
 }
 
-static char node_path[4096];
+static struct {
+	pthread_mutex_t lock; /* front_ready writes while mshvctl status may read */
+	char path[4096];
+} node = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-const char *front_node_path(void)
+void front_node_path(char *out, size_t size)
 {
-	return node_path;
+	pthread_mutex_lock(&node.lock);
+	snprintf(out, size, "%s", node.path);
+	pthread_mutex_unlock(&node.lock);
 }
 
 void front_ready(const struct front_options *options, const char *front, const char *path)
 {
-	snprintf(node_path, sizeof(node_path), "%s", path);
+	pthread_mutex_lock(&node.lock);
+	snprintf(node.path, sizeof(node.path), "%s", path);
+	pthread_mutex_unlock(&node.lock);
 	struct core_identity id;
 	core_identity(options->core, &id);
 	emu_log("serving %s (front %s, profile %s, mode %04o, policy %s %s, generation %llu)", path,

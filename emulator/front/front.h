@@ -30,6 +30,10 @@ int front_fuse_run(const struct front_options *options);
 struct emu_session *front_session_new(void);
 void front_session_free(struct emu_session *session);
 
+/* open_errno - the errno to reply to an open that failed with RESULT (< 0):
+ * one fuse_reply_err can carry. */
+int open_errno(int result);
+
 /* Request handlers shared by both front ends (the fuse_req's userdata is the
  * struct front_options).  They reply to REQ. */
 void front_open(fuse_req_t req, struct fuse_file_info *fi);
@@ -58,8 +62,8 @@ unsigned front_hold_count(void);
  * readiness on options->ready_fd (a line "ready PATH\n", then close). */
 void front_ready(const struct front_options *options, const char *front, const char *path);
 
-/* front_node_path - the node being served ("" before front_ready). */
-const char *front_node_path(void);
+/* front_node_path - the node being served, into OUT ("" before front_ready). */
+void front_node_path(char *out, size_t size);
 
 /* front_loop - the multithreaded loop shared by both front ends. */
 int front_loop(struct fuse_session *session, const struct front_options *options);

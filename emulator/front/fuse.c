@@ -127,7 +127,23 @@ static const struct fuse_lowlevel_ops fuse_ops = {
 	.ioctl = fuse_ioctl,
 };
 
-/* Is PATH (absolute) the mount point of a mshv-emu FUSE mount? */
+/* mountinfo escapes space, tab, newline and backslash as \ooo: undo it. */
+static void unescape_mountinfo(char *text)
+{
+	char *out = text;
+	for (const char *in = text; *in; in++) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
+		    in[3] >= '0' && in[3] <= '7') {
+			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+			in += 3;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+}
+
+/* Is PATH (absolute, canonical) the mount point of a mshv-emu FUSE mount? */
 static bool mounted_by_us(const char *path)
 {
 	char line[8192], point[4096], fstype[64];
@@ -136,21 +152,35 @@ static bool mounted_by_us(const char *path)
 	while (mountinfo && !ours && fgets(line, sizeof(line), mountinfo)) {
 		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE ..." */
 		const char *dash = strstr(line, " - ");
-		ours = sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && dash &&
-		       sscanf(dash, " - %63s", fstype) == 1 && !strcmp(point, path) &&
-		       !strcmp(fstype, "fuse.mshv-emu");
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 || !dash ||
+		    sscanf(dash, " - %63s", fstype) != 1)
+			continue;
+		unescape_mountinfo(point);
+		ours = !strcmp(point, path) && !strcmp(fstype, "fuse.mshv-emu");
 	}
 	if (mountinfo)
 		fclose(mountinfo);
 	return ours;
 }
 
-/* MOUNTPOINT made absolute without touching it (it may be a dead mount). */
+/*
+ * MOUNTPOINT made absolute and canonical as mountinfo spells it.  A live
+ * mount resolves with realpath; a dead one (ENOTCONN) cannot be touched, so
+ * its parent is resolved and its last component kept.
+ */
 static bool absolute_path(const char *mountpoint, char *out, size_t size)
 {
-	char *copy = strdup(mountpoint), parent[4096];
+	char resolved[4096], parent[4096];
+	if (realpath(mountpoint, resolved)) {
+		snprintf(out, size, "%s", resolved);
+		return true;
+	}
+	char *copy = strdup(mountpoint);
 	if (!copy)
 		return false;
+	size_t len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/') /* "dir/" names "dir" */
+		copy[--len] = '\0';
 	char *slash = strrchr(copy, '/');
 	const char *base = slash ? slash + 1 : copy;
 	if (slash)

@@ -29,7 +29,7 @@ struct held {
 	struct emu_session *session;
 	struct emu_call call;
 	struct emu_caller caller;
-	unsigned char in[256];
+	unsigned char *in;	  /* the whole argument: a held call is answered from it */
 	struct fuse_file_info fi; /* open: what to reply with */
 	uint64_t due_ns;	  /* CLOCK_MONOTONIC; 0: hung until released */
 	bool registering;
@@ -58,8 +58,10 @@ static uint64_t now_ns(void)
 static void on_interrupt(fuse_req_t req, void *data)
 {
 	pthread_mutex_lock(&holds.lock);
+	/* The pointer alone could be a new call reusing a freed one's memory;
+	 * libfuse keeps REQ alive while this runs, so it tells them apart. */
 	for (struct held *h = holds.list; h; h = h->next) {
-		if (h == data) {
+		if (h == data && h->req == req) {
 			h->interrupted = true;
 			pthread_cond_signal(&holds.wake);
 			break;
@@ -83,7 +85,7 @@ static void answer(struct held *h)
 			fuse_reply_open(h->req, &h->fi);
 		} else {
 			front_session_free(h->session);
-			fuse_reply_err(h->req, -result);
+			fuse_reply_err(h->req, open_errno(result));
 		}
 		return;
 	}
@@ -115,6 +117,7 @@ static void *hold_thread(void *arg)
 			holds.count--;
 			pthread_mutex_unlock(&holds.lock);
 			answer(ready);
+			free(ready->in);
 			free(ready);
 			pthread_mutex_lock(&holds.lock);
 			continue;
@@ -205,8 +208,15 @@ void front_hold(fuse_req_t req, struct emu_session *session, const struct emu_ca
 		h->call.caller = &h->caller;
 	}
 	if (call->in && call->in_size) {
-		h->call.in_size = call->in_size < sizeof(h->in) ? call->in_size : sizeof(h->in);
-		memcpy(h->in, call->in, h->call.in_size);
+		h->in = malloc(call->in_size);
+		if (!h->in) {
+			if (fi)
+				front_session_free(session);
+			free(h);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(h->in, call->in, call->in_size);
 		h->call.in = h->in;
 	}
 	h->call.out = NULL;

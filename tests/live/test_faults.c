@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,6 +131,23 @@ Test(faults, delay_is_a_lower_bound_and_holds_nobody_else)
 	cr_expect_eq(do_ioctl(slow.fd, RV, ARG_U32, 1), -EBADFD, "the delayed request locked it");
 	close(slow.fd);
 	close(other);
+}
+
+Test(faults, a_held_call_keeps_its_whole_argument)
+{
+	/* 512 bytes in: the held call is answered from a copy of all of them. */
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD
+		   "ioctls: [{name: MSHV_BIG, cmd: 0x4200B8F1, value: 7}]\n"
+		   "faults:\n  rules:\n"
+		   "    - {name: slow-big, match: {ioctl: MSHV_BIG}, action: {delay_ms: 50}}\n");
+	int fd = open_node(d);
+	cr_assert_eq(do_ioctl(fd, RV, ARG_U32, 1), 0);
+	unsigned char big[512] = {1};
+	long start = now_ms();
+	cr_expect_eq(ioctl(fd, 0x4200B8F1, big), 7, "errno %d", errno);
+	cr_expect_geq(now_ms() - start, 50);
+	close(fd);
 }
 
 static void on_sigusr1(int sig)

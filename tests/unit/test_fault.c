@@ -264,7 +264,7 @@ Test(fault_runtime, disable_enable_and_inject, .fini = stop_serving)
 				   "action: {errno: EAGAIN}}",
 				   &diags);
 	cr_assert_not_null(rule);
-	core_inject(&core, rule);
+	cr_assert_eq(core_inject(&core, rule), 0);
 	free(rule);
 	cr_expect_eq(ioctl_u32(&session, CE_NEG, 2, NULL), -EAGAIN);
 	cr_expect_eq(ioctl_u32(&session, CE_NEG, 2, NULL), 2, "an injected rule fires once");

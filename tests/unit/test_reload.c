@@ -1,7 +1,9 @@
 /*
  * test_reload.c - publishing a new policy while readers dispatch: no failed
- * call, no torn snapshot, sessions keep their version, answers follow the
- * new policy from the next call.
+ * call, every answer one that a published policy gave (a freed snapshot
+ * would show as garbage here, or to ASan), readers that saw both policies,
+ * sessions that keep their version, answers that follow the new policy from
+ * the next call.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -84,6 +86,8 @@ static void *reader_loop(void *arg)
 			r->failures++;
 		r->saw_a += a == 100;
 		r->saw_b += a == 200;
+		/* Both capabilities carry the same value in every snapshot: two calls
+		 * may straddle a publish, but each answer must be 100 or 200. */
 	}
 	core_release(r->core, &session, NULL);
 	return NULL;
@@ -115,6 +119,10 @@ Test(reload, storm_while_readers_dispatch)
 		cr_expect_eq(readers[i].failures, 0, "reader %d: %lu failed or torn answers", i,
 			     readers[i].failures);
 		cr_expect_gt(readers[i].calls, 0);
+		cr_expect(readers[i].saw_a && readers[i].saw_b,
+			  "reader %d saw %lu answers of 100 and %lu of 200: it never dispatched "
+			  "across a publish",
+			  i, readers[i].saw_a, readers[i].saw_b);
 	}
 	struct emu_session session;
 	core_open(&core, &session, &(struct emu_call){0});
