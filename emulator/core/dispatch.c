@@ -291,9 +291,8 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	bool tracing = rcu_dereference(core->trace) != NULL;
 	if (tracing)
 		call->time_ns = realtime_ns();
-	if (atomic_load_explicit(&core->vanished_until_ns, memory_order_relaxed) &&
-	    core_vanished(core)) {
-		result = -ENODEV; /* the driver is gone: what an fd on a removed device gets */
+	if (core_vanished(core)) { /* one relaxed load unless a vanish is armed */
+		result = -ENODEV;  /* the driver is gone: what an fd on a removed device gets */
 	} else if ((rule = ioctl_fault(core, snap, entry, session, call))) {
 		result = apply_fault(core, rule, call);
 	} else {
