@@ -10,6 +10,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PACKAGES := $(shell sed -e 's/\#.*//' .ci/packages)
 VM_TIMEOUT ?= 900
+# Each suite runs REPEAT times in a row and must pass every time: a test
+# that fails now and then fails CI too.  `make test REPEAT=20` hunts flakes.
+REPEAT ?= 3
 
 .PHONY: setup build run check test test-asan test-vm bench bench-smoke clean
 
@@ -39,12 +42,12 @@ run: build
 test: setup
 	cmake --preset debug >/dev/null
 	cmake --build --preset debug
-	ctest --preset debug
+	ctest --preset debug --repeat until-fail:$(REPEAT)
 
 test-asan: setup
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan
-	ctest --preset asan
+	ctest --preset asan --repeat until-fail:$(REPEAT)
 
 # The live suite against the CUSE front end, in Debian's cloud kernel under qemu.
 test-vm: build test
