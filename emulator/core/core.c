@@ -62,6 +62,9 @@ uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap)
 int core_open(struct emu_core *core, struct emu_session *session, struct emu_call *call)
 {
 	int result = 0;
+	session->object = EMU_OBJECT_DEVICE;
+	session->partition = NULL;
+	session->vp_index = 0;
 	atomic_init(&session->negotiated, MSHV_VERSION_UNSET);
 	atomic_init(&session->version_gate, 0);
 	session->id = atomic_fetch_add(&core->sessions_opened, 1) + 1;
@@ -123,17 +126,21 @@ int core_open_complete(struct emu_core *core, struct emu_session *session, struc
 void core_release(struct emu_core *core, struct emu_session *session, struct emu_caller *caller)
 {
 	struct emu_call call = {.caller = caller};
-	atomic_fetch_sub(&core->sessions_open, 1);
+	bool object = session->object != EMU_OBJECT_DEVICE;
+	atomic_fetch_sub(object ? &core->objects_open : &core->sessions_open, 1);
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
 	struct fault_input input = {
 		.event = FAULT_EVENT_RELEASE, .session = session->id, .caller = caller};
 	const struct fault_rule *rule = NULL;
-	if ((snap->fault_count || rcu_dereference(core->injected)) &&
+	/* Release faults are about the device's opens, not what they made. */
+	if (!object && (snap->fault_count || rcu_dereference(core->injected)) &&
 	    (rule = decide_fault(core, snap, &input, NULL, &call)) && rule->vanish_ns)
 		core_vanish(core, rule->vanish_ns);
 	core_trace_event(core, TRACE_RELEASE, session, &call, NULL, 0, snap->generation, false);
 	urcu_bp_read_unlock();
+	if (object)
+		root_object_free(session);
 }
 
 void core_trace_start(struct emu_core *core, struct trace *trace)

@@ -6,6 +6,7 @@
 #ifndef MSHV_EMU_CORE_H
 #define MSHV_EMU_CORE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -15,8 +16,18 @@
 #include "policy.h"
 #include "trace.h"
 
-/* What the kernel driver kept per open fd: the negotiated version. */
+struct emu_partition;
+
+/*
+ * What the kernel driver kept per open fd.  A session is one open object:
+ * the device (an open of /dev/mshv: its negotiated version), a partition
+ * (CREATE_PARTITION: its properties and initialized flag, in PARTITION) or
+ * a VP (CREATE_VP: its index, and a reference to its PARTITION).
+ */
 struct emu_session {
+	enum emu_object object;
+	struct emu_partition *partition; /* PARTITION, VP: a counted reference */
+	uint32_t vp_index;		 /* VP */
 	/* MSHV_VERSION_UNSET until REQUEST_VERSION succeeds; then fixed. */
 	_Atomic uint32_t negotiated;
 	/* Cached gating bit for the snapshot it was computed from:
@@ -28,6 +39,43 @@ struct emu_session {
 	int32_t opener_pid;
 	uint32_t opener_uid;
 	char opener_comm[16];
+};
+
+/*
+ * What a transport can do beyond the ioctl's own argument (DESIGN.md 3).
+ * Any member may be NULL: the transport cannot, and the op answers the
+ * documented errno (docs/abi.md, "What each transport carries").
+ *   read / write  copy LEN bytes of the caller's memory at ADDR: 0, or
+ *                 -EFAULT where the caller's copy_from/to_user would fault.
+ *   install       bind a new fd in the caller to OBJECT, a session the core
+ *                 made (ownership passes on success: core_release frees it
+ *                 at the fd's last close); returns the fd or -errno.
+ * NAME says which transport it is, for messages.
+ */
+/* What an op answers when its transport cannot reach the caller's memory:
+ * no kernel answers a hypercall with it, so it cannot be mistaken for one. */
+#define EMU_NO_CALLER_MEMORY EOPNOTSUPP
+
+struct emu_transport {
+	const char *name;
+	int (*read)(struct emu_transport *transport, uint64_t addr, void *buf, size_t len);
+	int (*write)(struct emu_transport *transport, uint64_t addr, const void *buf, size_t len);
+	int (*install)(struct emu_transport *transport, struct emu_session *object);
+};
+
+/* What a root-driver call did, for the transcript (trace.h). */
+struct emu_call_detail {
+	enum {
+		EMU_DETAIL_NONE,
+		EMU_DETAIL_HVCALL,
+		EMU_DETAIL_CREATE_PARTITION
+	} kind;
+	uint16_t hv_code;   /* HVCALL */
+	uint16_t hv_status; /* HVCALL: the status written back */
+	uint32_t property;  /* HVCALL: the property code, if the call has one */
+	uint64_t value;	    /* HVCALL: the value read or set */
+	uint64_t flags, isolation, banks[MSHV_EMU_NUM_CPU_FEATURES_BANKS]; /* CREATE_PARTITION */
+	uint16_t bank_count;
 };
 
 /*
@@ -43,7 +91,9 @@ struct emu_call {
 	size_t in_size;
 	void *out;
 	size_t out_size;
-	struct emu_caller *caller; /* NULL: no caller-specific fault rule matches */
+	struct emu_caller *caller;	 /* NULL: no caller-specific fault rule matches */
+	struct emu_transport *transport; /* NULL: no caller memory, no new fds */
+	struct emu_call_detail detail;	 /* set by core_ioctl for the transcript */
 
 	/* Set by core_ioctl / core_open. */
 	size_t out_len;	  /* bytes of OUT to copy back */
@@ -89,6 +139,8 @@ struct emu_core {
 	uint64_t generation;			   /* under publish_lock */
 	_Atomic uint64_t sessions_opened;
 	_Atomic uint64_t sessions_open;
+	_Atomic uint64_t partitions_created;
+	_Atomic uint64_t objects_open; /* partition and VP sessions not yet released */
 };
 
 /* Counters summed over threads (mshvctl stats).  ioctl_calls are for the
@@ -126,7 +178,9 @@ int core_open(struct emu_core *core, struct emu_session *session, struct emu_cal
 int core_open_complete(struct emu_core *core, struct emu_session *session, struct emu_call *call,
 		       bool interrupted);
 
-/* core_release - the fd's last close: release faults (vanish), transcript. */
+/* core_release - the fd's last close: release faults (vanish), transcript.
+ * For a partition or VP session (one the core made) it also frees SESSION;
+ * a partition lives on while a VP of it is open, as in the driver. */
 void core_release(struct emu_core *core, struct emu_session *session, struct emu_caller *caller);
 
 /*

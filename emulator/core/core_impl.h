@@ -24,4 +24,20 @@ void core_stats_fini(struct emu_core *core);
 void core_count(struct emu_core *core, const struct policy_snapshot *snap,
 		const struct policy_ioctl *entry, int result);
 
+/* The root driver's ops (root.c); the handler signature of dispatch.c. */
+#define ROOT_OP(name)                                                           \
+	int name(struct emu_core *core, const struct policy_snapshot *snap,     \
+		 const struct policy_ioctl *entry, struct emu_session *session, \
+		 struct emu_call *call)
+ROOT_OP(root_op_hvcall);
+ROOT_OP(root_op_get_host_property);
+ROOT_OP(root_op_create_partition);
+ROOT_OP(root_op_initialize_partition);
+ROOT_OP(root_op_create_vp);
+#undef ROOT_OP
+
+/* root_object_free - free a partition or VP session and drop its
+ * reference to the partition. */
+void root_object_free(struct emu_session *session);
+
 #endif

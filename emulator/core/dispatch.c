@@ -15,8 +15,9 @@
 #include "core.h"
 #include "core_impl.h"
 
-typedef int (*op_handler)(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
-			  struct emu_session *session, struct emu_call *call);
+typedef int (*op_handler)(struct emu_core *core, const struct policy_snapshot *snap,
+			  const struct policy_ioctl *entry, struct emu_session *session,
+			  struct emu_call *call);
 
 /*
  * The u32 argument of REQUEST_VERSION / CHECK_EXTENSION: copied in by the
@@ -38,8 +39,9 @@ static int read_u32_arg(const struct emu_call *call, uint32_t *value)
 /* RFC 2020: lock the fd to a supported version, once.  The driver's per-fd
  * mutex becomes one compare-and-swap: of two racing requests one wins and
  * the other sees the fd already versioned (EBADFD), as under the mutex. */
-static int op_request_version(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
-			      struct emu_session *session, struct emu_call *call)
+static int op_request_version(struct emu_core *core, const struct policy_snapshot *snap,
+			      const struct policy_ioctl *entry, struct emu_session *session,
+			      struct emu_call *call)
 {
 	uint32_t version, unset = MSHV_VERSION_UNSET;
 	if (atomic_load_explicit(&session->negotiated, memory_order_acquire) != MSHV_VERSION_UNSET)
@@ -80,8 +82,9 @@ static uint64_t session_version_bit(const struct policy_snapshot *snap, struct e
 
 /* 2021 series / mshv_vtl: 0 known-unsupported, > 0 supported, else the
  * profile's unknown-capability errno (524 in v1, EOPNOTSUPP from v2). */
-static int op_check_extension(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
-			      struct emu_session *session, struct emu_call *call)
+static int op_check_extension(struct emu_core *core, const struct policy_snapshot *snap,
+			      const struct policy_ioctl *entry, struct emu_session *session,
+			      struct emu_call *call)
 {
 	uint32_t id;
 	int err = read_u32_arg(call, &id);
@@ -95,17 +98,33 @@ static int op_check_extension(const struct policy_snapshot *snap, const struct p
 
 /* CREATE_VTL, CREATE_PARTITION and the policy's own ioctls: a fixed answer.
  * Nothing is copied out (a real driver returns a new fd, which CUSE cannot). */
-static int op_fixed(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
-		    struct emu_session *session, struct emu_call *call)
+static int op_fixed(struct emu_core *core, const struct policy_snapshot *snap,
+		    const struct policy_ioctl *entry, struct emu_session *session,
+		    struct emu_call *call)
 {
 	return entry->answer;
 }
 
-static const op_handler handlers[] = {
+/* One handler per built-in; every fixed-answer op is op_fixed. */
+static const op_handler handlers[EMU_OP_BUILTIN_COUNT + 1] = {
 	[EMU_OP_REQUEST_VERSION] = op_request_version,
 	[EMU_OP_CHECK_EXTENSION] = op_check_extension,
 	[EMU_OP_CREATE_VTL] = op_fixed,
-	[EMU_OP_CREATE_PARTITION] = op_fixed,
+	[EMU_OP_CREATE_PARTITION] = root_op_create_partition,
+	[EMU_OP_GET_HOST_PARTITION_PROPERTY] = root_op_get_host_property,
+	[EMU_OP_ROOT_HVCALL] = root_op_hvcall,
+	[EMU_OP_INITIALIZE_PARTITION] = root_op_initialize_partition,
+	[EMU_OP_CREATE_VP] = root_op_create_vp,
+	[EMU_OP_SET_GUEST_MEMORY] = op_fixed,
+	[EMU_OP_IRQFD] = op_fixed,
+	[EMU_OP_IOEVENTFD] = op_fixed,
+	[EMU_OP_SET_MSI_ROUTING] = op_fixed,
+	[EMU_OP_GET_GPAP_ACCESS_BITMAP] = op_fixed,
+	[EMU_OP_PARTITION_HVCALL] = root_op_hvcall,
+	[EMU_OP_RUN_VP] = op_fixed,
+	[EMU_OP_GET_VP_STATE] = op_fixed,
+	[EMU_OP_SET_VP_STATE] = op_fixed,
+	[EMU_OP_VP_HVCALL] = root_op_hvcall,
 	[EMU_OP_FIXED] = op_fixed,
 };
 
@@ -192,8 +211,9 @@ void core_trace_event(struct emu_core *core, enum trace_kind kind,
 }
 
 /* The policy's answer, faults aside. */
-static int answer(const struct policy_snapshot *snap, const struct policy_ioctl *entry,
-		  struct emu_session *session, struct emu_call *call)
+static int answer(struct emu_core *core, const struct policy_snapshot *snap,
+		  const struct policy_ioctl *entry, struct emu_session *session,
+		  struct emu_call *call)
 {
 	/* RFC 2020: every ioctl but REQUEST_VERSION, known or not, needs a version. */
 	if (snap->versioned && (!entry || entry->op != EMU_OP_REQUEST_VERSION) &&
@@ -204,7 +224,7 @@ static int answer(const struct policy_snapshot *snap, const struct policy_ioctl 
 	/* Every handler of the real drivers copies its argument first. */
 	if ((_IOC_DIR(call->cmd) & _IOC_WRITE) && call->in_size < _IOC_SIZE(call->cmd))
 		return -EFAULT;
-	return handlers[entry->op](snap, entry, session, call);
+	return handlers[entry->op](core, snap, entry, session, call);
 }
 
 /*
@@ -284,9 +304,10 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	call->redispatch = false;
 	call->fault[0] = '\0';
 	call->time_ns = 0;
+	call->detail.kind = EMU_DETAIL_NONE;
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
-	const struct policy_ioctl *entry = policy_find_ioctl(snap, call->cmd);
+	const struct policy_ioctl *entry = policy_find_ioctl(snap, session->object, call->cmd);
 	const struct fault_rule *rule = NULL;
 	bool tracing = rcu_dereference(core->trace) != NULL;
 	if (tracing)
@@ -296,7 +317,7 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	} else if ((rule = ioctl_fault(core, snap, entry, session, call))) {
 		result = apply_fault(core, rule, call);
 	} else {
-		result = answer(snap, entry, session, call);
+		result = answer(core, snap, entry, session, call);
 	}
 	if (!call->hold_ns && !call->hang) {
 		core_count(core, snap, entry, result);
@@ -317,11 +338,11 @@ int core_ioctl_complete(struct emu_core *core, struct emu_session *session, stru
 	int result;
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
-	const struct policy_ioctl *entry = policy_find_ioctl(snap, call->cmd);
+	const struct policy_ioctl *entry = policy_find_ioctl(snap, session->object, call->cmd);
 	if (interrupted)
 		result = -EINTR; /* a signal ended the wait, as in the kernel */
 	else if (call->redispatch)
-		result = answer(snap, entry, session, call);
+		result = answer(core, snap, entry, session, call);
 	else
 		result = call->held_result;
 	core_count(core, snap, entry, result);

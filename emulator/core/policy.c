@@ -7,15 +7,34 @@
 
 #include "policy.h"
 
-const struct policy_ioctl *policy_find_ioctl(const struct policy_snapshot *snap, uint32_t cmd)
+const struct policy_ioctl *policy_find_ioctl(const struct policy_snapshot *snap,
+					     enum emu_object object, uint32_t cmd)
 {
+	uint64_t key = (uint64_t)object << 32 | cmd;
 	unsigned low = 0, high = snap->ioctl_count;
 	while (low < high) {
 		unsigned mid = low + (high - low) / 2;
-		uint32_t at = snap->ioctls[mid].cmd;
-		if (at == cmd)
+		uint64_t at = (uint64_t)snap->ioctls[mid].object << 32 | snap->ioctls[mid].cmd;
+		if (at == key)
 			return &snap->ioctls[mid];
-		if (at < cmd)
+		if (at < key)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return NULL;
+}
+
+const struct policy_property *policy_find_property(const struct policy_snapshot *snap,
+						   uint32_t code)
+{
+	unsigned low = 0, high = snap->host_property_count;
+	while (low < high) {
+		unsigned mid = low + (high - low) / 2;
+		uint32_t at = snap->host_properties[mid].code;
+		if (at == code)
+			return &snap->host_properties[mid];
+		if (at < code)
 			low = mid + 1;
 		else
 			high = mid;
@@ -39,6 +58,10 @@ void policy_free(struct policy_snapshot *snap)
 		free(snap->cap_names[id]);
 	free(snap->cap_names);
 	free(snap->caps);
+	for (unsigned i = 0; i < snap->host_property_count; i++)
+		free(snap->host_properties[i].banks);
+	free(snap->host_properties);
+	free(snap->partition_properties);
 	for (unsigned i = 0; i < snap->ioctl_count; i++)
 		if (snap->ioctls[i].op == EMU_OP_FIXED)
 			free((char *)snap->ioctls[i].name);

@@ -35,9 +35,41 @@ struct policy_cap {
 struct policy_ioctl {
 	uint32_t cmd;
 	enum emu_op op;
+	enum emu_object object;
 	policy_answer_t answer; /* EMU_OP_FIXED, CREATE_VTL, CREATE_PARTITION */
 	const char *name;	/* points into the snapshot */
 };
+
+/*
+ * A hypervisor property: a u64, banks, or a failure status.  STATUS != 0
+ * answers that status; BANK_COUNT > 0 makes it banked (GET_PARTITION_
+ * PROPERTY_EX writes {u16 count; u16 rsvd[3]; u64 bank[count]}).
+ */
+struct policy_property {
+	uint32_t code;
+	uint16_t status;
+	uint16_t bank_count;
+	uint64_t value;	 /* bank 0 when banked */
+	uint64_t *banks; /* owned */
+};
+
+/* When SET_PARTITION_PROPERTY may change a partition property. */
+enum policy_settable {
+	POLICY_SET_ALWAYS,
+	POLICY_SET_BEFORE_INITIALIZE, /* then INVALID_PARTITION_STATE */
+	POLICY_SET_NEVER,	      /* ACCESS_DENIED */
+};
+
+struct policy_partition_property {
+	uint32_t code;
+	enum policy_settable settable;
+	uint64_t value; /* what a new partition starts with */
+};
+
+#define POLICY_MAX_PROPERTIES 256
+#define POLICY_STATUS_SLOTS   128 /* hypervisor statuses are below 0x80 */
+#define POLICY_HVCALL_SLOTS   512 /* hypercall codes the allow-lists use */
+#define POLICY_MAX_VPS	      256 /* MSHV_MAX_VPS */
 
 struct policy_snapshot {
 	enum emu_profile profile;
@@ -54,6 +86,20 @@ struct policy_snapshot {
 
 	struct policy_ioctl *ioctls; /* sorted by cmd */
 	unsigned ioctl_count;
+
+	/* The hypervisor (root profiles).  Both property tables sorted by code. */
+	struct policy_property *host_properties;
+	unsigned host_property_count;
+	struct policy_partition_property *partition_properties;
+	unsigned partition_property_count;
+	int16_t status_errno[POLICY_STATUS_SLOTS]; /* positive; 0 never (EIO default) */
+	int16_t insufficient_memory_errno;
+	uint64_t create_flags_mask; /* 0: CREATE_PARTITION's argument is not checked */
+	uint64_t create_isolation_count;
+	bool create_v2, create_fbanks_at_most;
+	bool output_on_failure;
+	uint16_t unemulated_status; /* allowed hypercalls mshv-emu does not model */
+	uint64_t hvcall_allowed[EMU_OBJECT_COUNT][POLICY_HVCALL_SLOTS / 64];
 
 	struct fault_rule *faults;
 	struct fault_state *fault_states; /* mutable: counters and runtime on/off */
@@ -104,9 +150,15 @@ bool policy_device_name_ok(const char *name);
 #define POLICY_BUCKET_OPEN(snap)    ((snap)->ioctl_count + 1)
 #define POLICY_BUCKET_RELEASE(snap) ((snap)->ioctl_count + 2)
 
-/* policy_find_ioctl - the entry for CMD, or NULL.  Safe inside an RCU read
- * section: reads only. */
-const struct policy_ioctl *policy_find_ioctl(const struct policy_snapshot *snap, uint32_t cmd);
+/* policy_find_ioctl - the entry for CMD on OBJECT's fds, or NULL.  Safe
+ * inside an RCU read section: reads only.  Entries are sorted by (object,
+ * cmd): the device's first. */
+const struct policy_ioctl *policy_find_ioctl(const struct policy_snapshot *snap,
+					     enum emu_object object, uint32_t cmd);
+
+/* policy_find_property - the host property CODE, or NULL (binary search). */
+const struct policy_property *policy_find_property(const struct policy_snapshot *snap,
+						   uint32_t code);
 
 /* policy_version_index - index of VERSION in snap->versions, or -1. */
 int policy_version_index(const struct policy_snapshot *snap, uint32_t version);

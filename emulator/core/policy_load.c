@@ -29,6 +29,7 @@
 
 #include "errnames.h"
 #include "policy.h"
+#include "policy_load_impl.h"
 
 #define POLICY_FILE_MAX (64u << 20)
 
@@ -95,16 +96,16 @@ struct raw_policy {
 	char *refusals[EMU_REFUSAL_COUNT];
 	char *numbers[EMU_OP_BUILTIN_COUNT];
 	struct raw_answer_fields *answers[EMU_OP_BUILTIN_COUNT];
+	struct raw_answer_fields *fixed_answers[EMU_OP_BUILTIN_COUNT];
 	struct raw_ioctl *ioctls;
 	unsigned ioctls_count;
 	struct raw_faults *faults;
+	struct raw_hypervisor *hypervisor;
+	struct raw_partition *partition;
+	struct raw_driver *driver;
 };
 
-#define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
-#define STR_FIELD(key, type, member) \
-	CYAML_FIELD_STRING_PTR(key, OPT, type, member, 0, CYAML_UNLIMITED)
-
-static const cyaml_schema_value_t string_entry = {
+const cyaml_schema_value_t loader_string_entry = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
 };
 
@@ -124,7 +125,7 @@ static const cyaml_schema_field_t cap_fields[] = {
 	STR_FIELD("name", struct raw_cap, name),
 	STR_FIELD("id", struct raw_cap, id),
 	STR_FIELD("value", struct raw_cap, value),
-	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_cap, versions, &string_entry, 1,
+	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_cap, versions, &loader_string_entry, 1,
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
@@ -203,7 +204,17 @@ static const cyaml_schema_field_t refusal_fields[] = {
 };
 
 static const cyaml_schema_field_t number_fields[] = {
-#define X(id, key, display) STR_FIELD(key, struct raw_policy, numbers[EMU_OP_##id]),
+#define X(id, key, display, object, kind) STR_FIELD(key, struct raw_policy, numbers[EMU_OP_##id]),
+	EMU_OPS(X)
+#undef X
+		CYAML_FIELD_END,
+};
+
+/* `answers:`: a field per built-in; the semantic pass keeps the FIXED ones. */
+static const cyaml_schema_field_t fixed_answer_fields[] = {
+#define X(id, key, display, object, kind)                                                \
+	CYAML_FIELD_MAPPING_PTR(key, OPT, struct raw_policy, fixed_answers[EMU_OP_##id], \
+				answer_fields),
 	EMU_OPS(X)
 #undef X
 		CYAML_FIELD_END,
@@ -217,7 +228,7 @@ static const cyaml_schema_field_t number_fields[] = {
 static const cyaml_schema_field_t policy_fields[] = {
 	STR_FIELD("profile", struct raw_policy, profile),
 	CYAML_FIELD_MAPPING_PTR("device", OPT, struct raw_policy, device, device_fields),
-	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_policy, versions, &string_entry, 1,
+	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_policy, versions, &loader_string_entry, 1,
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_SEQUENCE("capabilities", OPT, struct raw_policy, capabilities, &cap_entry, 0,
 			     CYAML_UNLIMITED),
@@ -237,9 +248,20 @@ static const cyaml_schema_field_t policy_fields[] = {
 				answer_fields),
 	CYAML_FIELD_MAPPING_PTR("create_partition", OPT, struct raw_policy,
 				answers[EMU_OP_CREATE_PARTITION], answer_fields),
+	{.key = "answers",
+	 .value = {.type = CYAML_MAPPING,
+		   .flags = CYAML_FLAG_OPTIONAL,
+		   .data_size = sizeof(struct raw_policy),
+		   .mapping = {.fields = fixed_answer_fields}},
+	 .data_offset = 0},
 	CYAML_FIELD_SEQUENCE("ioctls", OPT, struct raw_policy, ioctls, &ioctl_entry, 0,
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("faults", OPT, struct raw_policy, faults, faults_fields),
+	CYAML_FIELD_MAPPING_PTR("hypervisor", OPT, struct raw_policy, hypervisor,
+				root_hypervisor_fields),
+	CYAML_FIELD_MAPPING_PTR("partition", OPT, struct raw_policy, partition,
+				root_partition_fields),
+	CYAML_FIELD_MAPPING_PTR("driver", OPT, struct raw_policy, driver, root_driver_fields),
 	CYAML_FIELD_END,
 };
 
@@ -254,17 +276,6 @@ static const cyaml_schema_value_t policy_schema = {
  * must tell an absent key from an empty one: a valid policy is parsed once,
  * by libcyaml, which halves the cost of loading a large one.
  */
-struct loader {
-	const char *file;
-	const char *data;
-	size_t len;
-	yaml_document_t doc;
-	int doc_state; /* 0: not parsed, 1: parsed, -1: not YAML (see problem) */
-	const char *problem, *context;
-	yaml_mark_t problem_mark;
-	struct diag_list *diags;
-	unsigned errors;
-};
 
 /* The node tree of the input, parsed on first use; NULL if it is not YAML. */
 static yaml_document_t *loader_doc(struct loader *ld)
@@ -327,7 +338,7 @@ static yaml_node_t *doc_find(struct loader *ld, const char *path, bool *found)
 	return node;
 }
 
-static bool doc_has(struct loader *ld, const char *path)
+bool doc_has(struct loader *ld, const char *path)
 {
 	bool found;
 	doc_find(ld, path, &found);
@@ -353,8 +364,7 @@ static void path_display(const char *path, char *out, size_t size)
 	out[n] = '\0';
 }
 
-__attribute__((format(printf, 3, 4))) static void load_error(struct loader *ld, const char *path,
-							     const char *fmt, ...)
+void load_error(struct loader *ld, const char *path, const char *fmt, ...)
 {
 	bool found;
 	yaml_node_t *node = doc_find(ld, path, &found);
@@ -399,8 +409,8 @@ static bool parse_int(const char *text, int64_t *out)
 }
 
 /* A number in [MIN, MAX] at PATH, or an error naming WHAT it should be. */
-static bool get_number(struct loader *ld, const char *path, const char *text, int64_t min,
-		       int64_t max, const char *what, int64_t *out)
+bool get_number(struct loader *ld, const char *path, const char *text, int64_t min, int64_t max,
+		const char *what, int64_t *out)
 {
 	int64_t number;
 	if (!parse_int(text, &number)) {
@@ -415,7 +425,27 @@ static bool get_number(struct loader *ld, const char *path, const char *text, in
 	return true;
 }
 
-static bool get_errno(struct loader *ld, const char *path, const char *text, int *out)
+bool get_u64(struct loader *ld, const char *path, const char *text, const char *what, uint64_t *out)
+{
+	const char *digits = text ? text : "";
+	int base = 10;
+	if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+		base = 16;
+		digits += 2;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long value = strtoull(digits, &end, base);
+	if (!(base == 16 ? isxdigit((unsigned char)*digits) : isdigit((unsigned char)*digits)) ||
+	    *end || errno) {
+		load_error(ld, path, "`%s` is not %s", text ? text : "", what);
+		return false;
+	}
+	*out = value;
+	return true;
+}
+
+bool get_errno(struct loader *ld, const char *path, const char *text, int *out)
 {
 	*out = errname_parse(text);
 	if (!*out) {
@@ -700,19 +730,52 @@ static void build_refusals(struct loader *ld, const struct raw_policy *raw,
 	}
 }
 
-/* A built-in that reads a __u32 argument must carry 4 bytes in, or go by value. */
-static bool cmd_fits(enum emu_op op, uint32_t cmd)
+/* The least a built-in's number must carry: its argument's direction and
+ * size (root ops), or a __u32 (REQUEST_VERSION, CHECK_EXTENSION), which may
+ * also go by value.  0 size: anything. */
+static const struct {
+	unsigned dir;
+	unsigned size;
+} op_arg[EMU_OP_BUILTIN_COUNT] = {
+	[EMU_OP_CREATE_PARTITION] = {_IOC_WRITE, 0}, /* the profile's create_size */
+	[EMU_OP_GET_HOST_PARTITION_PROPERTY] = {_IOC_READ | _IOC_WRITE,
+						sizeof(struct mshv_emu_partition_property)},
+	[EMU_OP_ROOT_HVCALL] = {_IOC_READ | _IOC_WRITE, sizeof(struct mshv_root_hvcall)},
+	[EMU_OP_PARTITION_HVCALL] = {_IOC_READ | _IOC_WRITE, sizeof(struct mshv_root_hvcall)},
+	[EMU_OP_VP_HVCALL] = {_IOC_READ | _IOC_WRITE, sizeof(struct mshv_root_hvcall)},
+	[EMU_OP_CREATE_VP] = {_IOC_WRITE, sizeof(struct mshv_create_vp)},
+};
+
+static bool cmd_fits(enum emu_op op, uint32_t cmd, const struct profile_desc *desc)
 {
-	if (op != EMU_OP_REQUEST_VERSION && op != EMU_OP_CHECK_EXTENSION)
+	if (op == EMU_OP_REQUEST_VERSION || op == EMU_OP_CHECK_EXTENSION) {
+		if (_IOC_DIR(cmd) == _IOC_NONE)
+			return _IOC_SIZE(cmd) == 0;
+		return (_IOC_DIR(cmd) & _IOC_WRITE) && _IOC_SIZE(cmd) == sizeof(__u32);
+	}
+	if (!op_arg[op].dir)
 		return true;
-	if (_IOC_DIR(cmd) == _IOC_NONE)
-		return _IOC_SIZE(cmd) == 0;
-	return (_IOC_DIR(cmd) & _IOC_WRITE) && _IOC_SIZE(cmd) == sizeof(__u32);
+	unsigned size = op == EMU_OP_CREATE_PARTITION ? desc->root.create_size : op_arg[op].size;
+	return (_IOC_DIR(cmd) & op_arg[op].dir) == op_arg[op].dir && _IOC_SIZE(cmd) >= size;
 }
 
+static const char *cmd_shape(enum emu_op op, const struct profile_desc *desc)
+{
+	static char shape[64];
+	if (op == EMU_OP_REQUEST_VERSION || op == EMU_OP_CHECK_EXTENSION)
+		return "_IOW(type, nr, __u32), or a value with _IO(type, nr)";
+	snprintf(shape, sizeof(shape), "%s of at least %u bytes",
+		 op_arg[op].dir == _IOC_WRITE ? "_IOW" : "_IOWR",
+		 op == EMU_OP_CREATE_PARTITION ? desc->root.create_size : op_arg[op].size);
+	return shape;
+}
+
+/* By (object, cmd): policy_find_ioctl's order. */
 static int cmp_ioctl(const void *a, const void *b)
 {
 	const struct policy_ioctl *x = a, *y = b;
+	if (x->object != y->object)
+		return x->object < y->object ? -1 : 1;
 	return x->cmd < y->cmd ? -1 : x->cmd > y->cmd;
 }
 
@@ -720,9 +783,9 @@ static void add_ioctl(struct loader *ld, struct policy_snapshot *snap, const cha
 		      const struct policy_ioctl *entry)
 {
 	for (unsigned i = 0; i < snap->ioctl_count; i++) {
-		if (snap->ioctls[i].cmd == entry->cmd) {
-			load_error(ld, path, "0x%08X is already %s", entry->cmd,
-				   snap->ioctls[i].name);
+		if (snap->ioctls[i].cmd == entry->cmd && snap->ioctls[i].object == entry->object) {
+			load_error(ld, path, "0x%08X is already %s on %s fds", entry->cmd,
+				   snap->ioctls[i].name, object_key(entry->object));
 			return;
 		}
 	}
@@ -744,46 +807,69 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 
 	for (int op = 0; op < EMU_OP_BUILTIN_COUNT; op++) {
 		const char *key = op_key(op);
+		enum emu_answer_kind kind = op_answer_kind(op);
+		/* create_vtl and create_partition answer at the top level (as they
+		 * always have); the other fixed answers under `answers:`. */
+		bool top_level = op == EMU_OP_CREATE_VTL || op == EMU_OP_CREATE_PARTITION;
+		char answer_path[64];
+		snprintf(answer_path, sizeof(answer_path), top_level ? "%s" : "answers.%s", key);
+		const struct raw_answer_fields *answer =
+			top_level ? raw->answers[op] : raw->fixed_answers[op];
 		snprintf(path, sizeof(path), "numbers.%s", key);
 		if (!desc->cmd[op]) {
 			if (raw->numbers[op])
 				load_error(ld, path, "profile %s has no %s; remove this key",
 					   desc->name, op_display(op));
-			if (raw->answers[op])
-				load_error(ld, key, "profile %s has no %s; remove this key",
+			if (answer)
+				load_error(ld, answer_path, "profile %s has no %s; remove this key",
 					   desc->name, op_display(op));
 			continue;
 		}
-		struct policy_ioctl entry = {
-			.cmd = desc->cmd[op], .op = op, .name = op_display(op)};
+		if (!top_level && answer && kind != EMU_ANSWER_FIXED) {
+			load_error(ld, answer_path,
+				   "%s is answered by the emulator's model, not a fixed answer; "
+				   "remove this key",
+				   op_display(op));
+			answer = NULL;
+		}
+		struct policy_ioctl entry = {.cmd = desc->cmd[op],
+					     .op = op,
+					     .object = op_object(op),
+					     .name = op_display(op),
+					     .answer = EMU_FIXED_DEFAULT};
 		int64_t number;
 		if (raw->numbers[op]) {
 			if (!get_number(ld, path, raw->numbers[op], 1, UINT32_MAX,
 					"an ioctl number from 0x1 to 0xffffffff", &number))
 				continue;
 			entry.cmd = (uint32_t)number;
-			if (!cmd_fits(op, entry.cmd)) {
-				load_error(ld, path,
-					   "0x%08X does not carry a __u32; %s takes "
-					   "_IOW(type, nr, __u32) or a value with _IO(type, nr)",
-					   entry.cmd, op_display(op));
+			if (!cmd_fits(op, entry.cmd, desc)) {
+				load_error(ld, path, "0x%08X does not carry %s's argument (%s)",
+					   entry.cmd, op_display(op), cmd_shape(op, desc));
 				continue;
 			}
 		}
-		if (op == EMU_OP_CREATE_VTL || op == EMU_OP_CREATE_PARTITION) {
-			const struct raw_answer_fields *answer = raw->answers[op];
-			if (!answer) {
-				load_error(
-					ld, "",
-					"profile %s answers %s from the policy; add `%s: {errno: "
-					"EPERM}` or `%s: {value: N}`",
-					desc->name, op_display(op), key, key);
-				continue;
-			}
-			if (!get_answer(ld, key, answer ? answer->value : NULL,
-					answer ? answer->errno_name : NULL, &entry.answer))
-				continue;
+		if (kind == EMU_ANSWER_REQUIRED && !answer) {
+			load_error(ld, "",
+				   "profile %s answers %s from the policy; add `%s: {errno: "
+				   "EPERM}`",
+				   desc->name, op_display(op), key);
+			continue;
 		}
+		/* The real ioctl returns a new fd: a number here would be taken
+		 * for one, and closed, by the VMM. */
+		if (answer && answer->value && !answer->errno_name &&
+		    (op == EMU_OP_CREATE_VTL || op == EMU_OP_CREATE_PARTITION)) {
+			snprintf(path, sizeof(path), "%s.value", answer_path);
+			load_error(ld, path,
+				   "%s returns a new fd, so a value here would be taken for one; "
+				   "answer an errno (`errno: EPERM`)",
+				   op_display(op));
+			continue;
+		}
+		if (answer &&
+		    !get_answer(ld, answer_path, answer->value, answer->errno_name, &entry.answer))
+			continue;
 		add_ioctl(ld, snap, path, &entry);
 	}
 
@@ -851,7 +937,7 @@ static void own_ioctl_names(struct policy_snapshot *snap)
 #define FAULT_MAX_RULES 1024
 #define FAULT_MAX_MS	600000 /* ten minutes: anything longer is a mistake */
 
-static bool get_bool(struct loader *ld, const char *path, const char *text, bool *out)
+bool get_bool(struct loader *ld, const char *path, const char *text, bool *out)
 {
 	if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on")) {
 		*out = true;
@@ -1187,7 +1273,7 @@ static bool rule_in_bucket(const struct policy_snapshot *snap, const struct faul
 	if (!rule->has_cmd)
 		return true;
 	if (bucket == POLICY_BUCKET_UNKNOWN(snap))
-		return !policy_find_ioctl(snap, rule->cmd);
+		return !policy_find_ioctl(snap, EMU_OBJECT_DEVICE, rule->cmd);
 	return rule->cmd == snap->ioctls[bucket].cmd;
 }
 
@@ -1272,6 +1358,7 @@ static struct policy_snapshot *build_snapshot(struct loader *ld, const struct ra
 	build_refusals(ld, raw, snap, desc);
 	build_ioctls(ld, raw, snap, desc);
 	own_ioctl_names(snap);
+	root_build(ld, raw->hypervisor, raw->partition, raw->driver, snap, desc);
 	build_faults(ld, raw, snap);
 	return snap;
 }

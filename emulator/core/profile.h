@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <errno.h>
+
 #include <linux/mshv_emu.h>
 
 enum emu_profile {
@@ -21,15 +23,66 @@ enum emu_profile {
 	EMU_PROFILE_COUNT
 };
 
-/* Built-in ioctls.  X(ID, policy key, display name) */
-#define EMU_OPS(X)                                                    \
-	X(REQUEST_VERSION, "request_version", "MSHV_REQUEST_VERSION") \
-	X(CHECK_EXTENSION, "check_extension", "MSHV_CHECK_EXTENSION") \
-	X(CREATE_VTL, "create_vtl", "MSHV_CREATE_VTL")                \
-	X(CREATE_PARTITION, "create_partition", "MSHV_CREATE_PARTITION")
+/* The three kinds of fd the root driver hands out: the device, a partition
+ * (CREATE_PARTITION), a VP (CREATE_VP).  Each has its own ioctl table. */
+#define EMU_OBJECTS(X)                         \
+	X(DEVICE, "device", "/dev/mshv")       \
+	X(PARTITION, "partition", "partition") \
+	X(VP, "vp", "VP")
+
+enum emu_object {
+#define X(id, key, display) EMU_OBJECT_##id,
+	EMU_OBJECTS(X)
+#undef X
+	EMU_OBJECT_COUNT
+};
+
+/*
+ * How a built-in is answered:
+ *   HANDLER   by the core, from the policy's model (versions, capabilities,
+ *             the hypervisor's properties, a partition's state);
+ *   REQUIRED  a fixed answer the policy must give (CREATE_VTL's);
+ *   FIXED     a fixed answer with a default (EMU_FIXED_DEFAULT): what
+ *             mshv-emu does not emulate (guest memory, interrupts, running
+ *             a VP).
+ */
+enum emu_answer_kind {
+	EMU_ANSWER_HANDLER,
+	EMU_ANSWER_REQUIRED,
+	EMU_ANSWER_FIXED,
+};
+
+/* The default fixed answer: no kernel answers these with EOPNOTSUPP, so a
+ * VMM that gets it knows it reached what the emulator does not model. */
+#define EMU_FIXED_DEFAULT (-EOPNOTSUPP)
+
+/* Built-in ioctls.  X(ID, policy key, display name, object, answer kind)
+ * Keys are unique; display names repeat where the kernel reuses a name. */
+#define EMU_OPS(X)                                                                              \
+	X(REQUEST_VERSION, "request_version", "MSHV_REQUEST_VERSION", DEVICE, HANDLER)          \
+	X(CHECK_EXTENSION, "check_extension", "MSHV_CHECK_EXTENSION", DEVICE, HANDLER)          \
+	X(CREATE_VTL, "create_vtl", "MSHV_CREATE_VTL", DEVICE, REQUIRED)                        \
+	X(CREATE_PARTITION, "create_partition", "MSHV_CREATE_PARTITION", DEVICE, HANDLER)       \
+	X(GET_HOST_PARTITION_PROPERTY, "get_host_partition_property",                           \
+	  "MSHV_GET_HOST_PARTITION_PROPERTY", DEVICE, HANDLER)                                  \
+	X(ROOT_HVCALL, "root_hvcall", "MSHV_ROOT_HVCALL", DEVICE, HANDLER)                      \
+	X(INITIALIZE_PARTITION, "initialize_partition", "MSHV_INITIALIZE_PARTITION", PARTITION, \
+	  HANDLER)                                                                              \
+	X(CREATE_VP, "create_vp", "MSHV_CREATE_VP", PARTITION, HANDLER)                         \
+	X(SET_GUEST_MEMORY, "set_guest_memory", "MSHV_SET_GUEST_MEMORY", PARTITION, FIXED)      \
+	X(IRQFD, "irqfd", "MSHV_IRQFD", PARTITION, FIXED)                                       \
+	X(IOEVENTFD, "ioeventfd", "MSHV_IOEVENTFD", PARTITION, FIXED)                           \
+	X(SET_MSI_ROUTING, "set_msi_routing", "MSHV_SET_MSI_ROUTING", PARTITION, FIXED)         \
+	X(GET_GPAP_ACCESS_BITMAP, "get_gpap_access_bitmap", "MSHV_GET_GPAP_ACCESS_BITMAP",      \
+	  PARTITION, FIXED)                                                                     \
+	X(PARTITION_HVCALL, "partition_root_hvcall", "MSHV_ROOT_HVCALL", PARTITION, HANDLER)    \
+	X(RUN_VP, "run_vp", "MSHV_RUN_VP", VP, FIXED)                                           \
+	X(GET_VP_STATE, "get_vp_state", "MSHV_GET_VP_STATE", VP, FIXED)                         \
+	X(SET_VP_STATE, "set_vp_state", "MSHV_SET_VP_STATE", VP, FIXED)                         \
+	X(VP_HVCALL, "vp_root_hvcall", "MSHV_ROOT_HVCALL", VP, HANDLER)
 
 enum emu_op {
-#define X(id, key, display) EMU_OP_##id,
+#define X(id, key, display, object, kind) EMU_OP_##id,
 	EMU_OPS(X)
 #undef X
 	EMU_OP_BUILTIN_COUNT,
@@ -55,6 +108,38 @@ enum emu_refusal {
 	EMU_REFUSAL_COUNT
 };
 
+/* A hypervisor status and the errno the driver maps it to. */
+struct profile_status_errno {
+	uint16_t status;
+	int16_t errno_value; /* positive */
+};
+
+/*
+ * The root driver's rows (ROOT_HVCALL and CREATE_PARTITION), per generation.
+ * Zero everywhere for the profiles without a root driver.
+ */
+struct profile_root {
+	/* Bytes CREATE_PARTITION copies in: what its number encodes. */
+	uint32_t create_size;
+	/* pt_flags bits accepted; 0: the series' structure is not checked. */
+	uint64_t flags_mask;
+	uint64_t isolation_count; /* pt_isolation must be below this */
+	/* pt_flags bit 3 makes the argument the 64-byte v2 structure ... */
+	bool v2;
+	/* ... whose pt_num_cpu_fbanks must be 2 upstream, <= 2 in Microsoft's. */
+	bool fbanks_at_most;
+	/* Hypercall codes MSHV_ROOT_HVCALL takes on each object; 0-terminated. */
+	const uint16_t *hvcalls[EMU_OBJECT_COUNT];
+	/* hv_result_to_errno of that kernel; a status not listed is EIO. */
+	const struct profile_status_errno *status_errno;
+	/* 6.15 deposits a page on INSUFFICIENT_MEMORY and answers EAGAIN;
+	 * 0: the table's mapping. */
+	int insufficient_memory_errno;
+	/* 6.15 copies the output buffer back whatever the result; later
+	 * kernels only on success. */
+	bool output_on_failure;
+};
+
 struct profile_desc {
 	const char *name;
 	/* The kernel source the profile reproduces. */
@@ -65,6 +150,7 @@ struct profile_desc {
 	uint32_t cmd[EMU_OP_BUILTIN_COUNT];
 	/* Default refusal errnos (positive). */
 	int refusal[EMU_REFUSAL_COUNT];
+	struct profile_root root;
 };
 
 const struct profile_desc *profile_get(enum emu_profile profile);
@@ -78,6 +164,9 @@ const char *profile_names(void);
 /* op_key / op_display - "create_vtl" / "MSHV_CREATE_VTL" for a built-in op. */
 const char *op_key(enum emu_op op);
 const char *op_display(enum emu_op op);
+enum emu_object op_object(enum emu_op op);
+enum emu_answer_kind op_answer_kind(enum emu_op op);
+const char *object_key(enum emu_object object);
 
 const char *refusal_key(enum emu_refusal refusal);
 enum emu_op refusal_needs(enum emu_refusal refusal);

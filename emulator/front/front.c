@@ -10,6 +10,8 @@
  * (DESIGN.md 2.4).
  */
 #include <errno.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +59,51 @@ static const char *caller_comm(struct emu_caller *caller)
 	fclose(file);
 	caller->comm[strcspn(caller->comm, "\n")] = '\0';
 	return caller->comm[0] ? caller->comm : NULL;
+}
+
+/* Once per daemon: the side channel failed for a reason other than a bad
+ * pointer (the daemon may not read the caller's memory). */
+static atomic_bool memory_warned;
+
+static int memory_error(const struct front_transport *transport, int err)
+{
+	if (err == EFAULT || err == EIO) /* a bad pointer, or one partly mapped */
+		return -EFAULT;
+	if (!atomic_exchange(&memory_warned, true))
+		emu_log("cannot reach the memory of pid %d (%s): ioctls that follow pointers "
+			"answer %s; run mshv-emu as root, or with CAP_SYS_PTRACE",
+			(int)transport->pid, strerror(err), errname_of(EMU_NO_CALLER_MEMORY));
+	return -EMU_NO_CALLER_MEMORY;
+}
+
+static int transport_read(struct emu_transport *base, uint64_t addr, void *buf, size_t len)
+{
+	struct front_transport *transport = (struct front_transport *)base;
+	struct iovec local = {buf, len}, remote = {(void *)(uintptr_t)addr, len};
+	ssize_t got = process_vm_readv(transport->pid, &local, 1, &remote, 1, 0);
+	if (got == (ssize_t)len)
+		return 0;
+	return memory_error(transport, got < 0 ? errno : EFAULT);
+}
+
+static int transport_write(struct emu_transport *base, uint64_t addr, const void *buf, size_t len)
+{
+	struct front_transport *transport = (struct front_transport *)base;
+	struct iovec local = {(void *)buf, len}, remote = {(void *)(uintptr_t)addr, len};
+	ssize_t put = process_vm_writev(transport->pid, &local, 1, &remote, 1, 0);
+	if (put == (ssize_t)len)
+		return 0;
+	return memory_error(transport, put < 0 ? errno : EFAULT);
+}
+
+void front_transport_init(struct front_transport *transport, pid_t pid)
+{
+	transport->base = (struct emu_transport){
+		.name = "process_vm_readv",
+		.read = transport_read,
+		.write = transport_write,
+	};
+	transport->pid = pid;
 }
 
 static struct emu_caller caller_of(fuse_req_t req)
@@ -179,6 +226,8 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 	const struct front_options *options = fuse_req_userdata(req);
 	struct emu_session *session = (struct emu_session *)(uintptr_t)fi->fh;
 	struct emu_caller caller = caller_of(req);
+	struct front_transport transport;
+	front_transport_init(&transport, caller.pid);
 	unsigned char out[256];
 	struct emu_call call = {
 		.cmd = cmd,
@@ -188,6 +237,7 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 		.out = out,
 		.out_size = out_bufsz < sizeof(out) ? out_bufsz : sizeof(out),
 		.caller = &caller,
+		.transport = &transport.base,
 	};
 	int result = core_ioctl(options->core, session, &call);
 	if (call.hold_ns || call.hang)

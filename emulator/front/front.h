@@ -26,6 +26,20 @@ struct front_options {
 int front_cuse_run(const struct front_options *options);
 int front_fuse_run(const struct front_options *options);
 
+/*
+ * The caller's memory for FUSE and CUSE: process_vm_readv/writev on the
+ * thread that made the request (the request's pid), which needs the right
+ * to ptrace it (root, or CAP_SYS_PTRACE).  Neither front can install an fd,
+ * so install is NULL: CREATE_PARTITION answers the policy's
+ * create_partition errno.
+ */
+struct front_transport {
+	struct emu_transport base;
+	pid_t pid;
+};
+
+void front_transport_init(struct front_transport *transport, pid_t pid);
+
 /* A session for a new open, listed until front_session_free (or shutdown). */
 struct emu_session *front_session_new(void);
 void front_session_free(struct emu_session *session);

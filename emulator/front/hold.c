@@ -29,9 +29,10 @@ struct held {
 	struct emu_session *session;
 	struct emu_call call;
 	struct emu_caller caller;
-	unsigned char *in;	  /* the whole argument: a held call is answered from it */
-	struct fuse_file_info fi; /* open: what to reply with */
-	uint64_t due_ns;	  /* CLOCK_MONOTONIC; 0: hung until released */
+	struct front_transport transport; /* a held ROOT_HVCALL still reads the caller */
+	unsigned char *in;		  /* the whole argument: a held call is answered from it */
+	struct fuse_file_info fi;	  /* open: what to reply with */
+	uint64_t due_ns;		  /* CLOCK_MONOTONIC; 0: hung until released */
 	bool registering;
 	bool interrupted;
 	bool released;
@@ -206,6 +207,10 @@ void front_hold(fuse_req_t req, struct emu_session *session, const struct emu_ca
 	if (call->caller) {
 		h->caller = *call->caller;
 		h->call.caller = &h->caller;
+	}
+	if (call->transport) {
+		h->transport = *(const struct front_transport *)call->transport;
+		h->call.transport = &h->transport.base;
 	}
 	if (call->in && call->in_size) {
 		h->in = malloc(call->in_size);
