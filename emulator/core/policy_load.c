@@ -1467,16 +1467,25 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 		diag_add(ld->diags, ld->file, 0, 0, "%s%s`%s` is given twice; keep one", shown, sep,
 			 key);
 	} else if (!strncmp(capture->message, "Insufficient entries (0 of", 26)) {
-		/* Only the version lists have a minimum: an empty one.  The backtrace
-		 * ends in an entry index that does not exist: drop it. */
+		/* The version lists and a property's banks have a minimum: an empty
+		 * one.  The backtrace ends in an entry index that does not exist:
+		 * drop it. */
 		char *last = strrchr(path, '.');
 		if (last)
 			*last = '\0';
 		path_display(path, shown, sizeof(shown));
-		bool top = !strcmp(path, "versions");
-		diag_add(ld->diags, ld->file, 0, 0, "%s: empty version list; %s", shown,
-			 top ? "list the versions REQUEST_VERSION accepts"
-			     : "omit the key to make the capability visible under every version");
+		last = strrchr(path, '.');
+		const char *field = last ? last + 1 : path;
+		if (!strcmp(field, "banks"))
+			diag_add(ld->diags, ld->file, 0, 0,
+				 "%s: empty bank list; give at least one bank, or `value:`", shown);
+		else
+			diag_add(
+				ld->diags, ld->file, 0, 0, "%s: empty version list; %s", shown,
+				!strcmp(path, "versions")
+					? "list the versions REQUEST_VERSION accepts"
+					: "omit the key to make the capability visible under every "
+					  "version");
 	} else if (sscanf(capture->message, "Expecting %31s got event: %31s", expected, got) == 2) {
 		expected[strcspn(expected, ",")] = '\0';
 		diag_add(ld->diags, ld->file, 0, 0, "%s%sexpected %s, found %s", shown, sep,

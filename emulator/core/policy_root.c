@@ -28,7 +28,7 @@ static const cyaml_schema_field_t property_fields[] = {
 	STR_FIELD("value", struct raw_property, value),
 	STR_FIELD("status", struct raw_property, status),
 	STR_FIELD("set", struct raw_property, set),
-	CYAML_FIELD_SEQUENCE("banks", OPT, struct raw_property, banks, &loader_string_entry, 0,
+	CYAML_FIELD_SEQUENCE("banks", OPT, struct raw_property, banks, &loader_string_entry, 1,
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
@@ -154,14 +154,16 @@ static const struct policy_property default_host[] = {
 
 /* What a new partition accepts: the early properties a VMM sets before
  * INITIALIZE_PARTITION, and read-only copies of the host's feature words
- * (a VALUE_FROM_HOST entry starts with the host's value). */
-#define VALUE_FROM_HOST UINT64_MAX
-static const struct policy_partition_property default_partition[] = {
-	{MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, POLICY_SET_BEFORE_INITIALIZE, 0},
-	{MSHV_EMU_HV_PROPERTY_UNIMPLEMENTED_MSR_ACTION, POLICY_SET_BEFORE_INITIALIZE, 0},
-	{MSHV_EMU_HV_PROPERTY_PROCESSOR_XSAVE_FEATURES, POLICY_SET_NEVER, VALUE_FROM_HOST},
-	{MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES0, POLICY_SET_NEVER, VALUE_FROM_HOST},
-	{MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES1, POLICY_SET_NEVER, VALUE_FROM_HOST},
+ * (FROM_HOST: it starts with the host's value). */
+static const struct {
+	struct policy_partition_property property;
+	bool from_host;
+} default_partition[] = {
+	{{MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, POLICY_SET_BEFORE_INITIALIZE, 0}, false},
+	{{MSHV_EMU_HV_PROPERTY_UNIMPLEMENTED_MSR_ACTION, POLICY_SET_BEFORE_INITIALIZE, 0}, false},
+	{{MSHV_EMU_HV_PROPERTY_PROCESSOR_XSAVE_FEATURES, POLICY_SET_NEVER, 0}, true},
+	{{MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES0, POLICY_SET_NEVER, 0}, true},
+	{{MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES1, POLICY_SET_NEVER, 0}, true},
 };
 
 /* Mshv-emu models no guest: allowed hypercalls it does not model answer this. */
@@ -294,28 +296,13 @@ static void merge_host(struct policy_property *table, unsigned *count,
 	table[(*count)++] = *entry;
 }
 
-/* A `code:` as entry_code accepted it, without reporting. */
-static bool parse_code(const char *text, uint32_t *out)
+/* The index of an earlier entry (< I) whose resolved code is CODE, or -1.
+ * CODES holds each checked entry's code, -1 for an invalid one. */
+static int earlier_code(const int64_t *codes, unsigned i, uint32_t code)
 {
-	char *end;
-	unsigned long long value = strtoull(text, &end, 0);
-	if (*end || value > UINT32_MAX)
-		return false;
-	*out = (uint32_t)value;
-	return true;
-}
-
-/* Has an earlier entry (index < I) of RAW the code CODE?  Its index, or -1. */
-static int earlier_code(const struct raw_property *raw, unsigned i, uint32_t code)
-{
-	for (unsigned j = 0; j < i; j++) {
-		uint32_t other;
-		/* Re-deriving the code reports nothing new: the entry was checked. */
-		if (raw[j].name && !raw[j].code && property_code(raw[j].name) == (int)code)
+	for (unsigned j = 0; j < i; j++)
+		if (codes[j] == (int64_t)code)
 			return (int)j;
-		if (raw[j].code && !raw[j].name && parse_code(raw[j].code, &other) && other == code)
-			return (int)j;
-	}
 	return -1;
 }
 
@@ -387,12 +374,16 @@ static void build_host(struct loader *ld, const struct raw_hypervisor *raw,
 		count++;
 	}
 	bool has_caps_entry = false;
+	int64_t *codes = calloc(given + 1, sizeof(*codes));
+	if (!codes)
+		abort();
 	for (unsigned i = 0; i < given; i++) {
 		struct policy_property entry;
 		snprintf(path, sizeof(path), "hypervisor.properties.%u", i);
 		bool ok = build_host_entry(ld, path, &raw->properties[i], &entry);
+		codes[i] = ok ? (int64_t)entry.code : -1;
 		if (ok) {
-			int twice = earlier_code(raw->properties, i, entry.code);
+			int twice = earlier_code(codes, i, entry.code);
 			if (twice >= 0) {
 				load_error(ld, path,
 					   "property 0x%08X is already given by "
@@ -408,6 +399,7 @@ static void build_host(struct loader *ld, const struct raw_hypervisor *raw,
 		has_caps_entry |= entry.code == MSHV_EMU_HV_PROPERTY_VMM_CAPABILITIES;
 		merge_host(table, &count, &entry);
 	}
+	free(codes);
 	if (raw && raw->vmm_capabilities_count)
 		build_vmm_caps(ld, raw, table, &count, has_caps_entry);
 	qsort(table, count, sizeof(*table), cmp_host);
@@ -427,13 +419,18 @@ static void build_partition(struct loader *ld, const struct raw_partition *raw,
 	}
 	struct policy_partition_property *table =
 		calloc(COUNT(default_partition) + given + 1, sizeof(*table));
-	if (!table)
+	bool *from_host = calloc(COUNT(default_partition) + given + 1, sizeof(*from_host));
+	int64_t *codes = calloc(given + 1, sizeof(*codes));
+	if (!table || !from_host || !codes)
 		abort();
 	unsigned count = COUNT(default_partition);
-	memcpy(table, default_partition, sizeof(default_partition));
+	for (unsigned i = 0; i < count; i++) {
+		table[i] = default_partition[i].property;
+		from_host[i] = default_partition[i].from_host;
+	}
 	for (unsigned i = 0; i < given; i++) {
 		const struct raw_property *entry = &raw->properties[i];
-		struct policy_partition_property property = {.value = VALUE_FROM_HOST};
+		struct policy_partition_property property = {0};
 		snprintf(path, sizeof(path), "partition.properties.%u", i);
 		bool ok = entry_code(ld, path, entry, &property.code);
 		if (entry->status || entry->banks_count) {
@@ -462,8 +459,9 @@ static void build_partition(struct loader *ld, const struct raw_partition *raw,
 				ok = false;
 			}
 		}
+		codes[i] = ok ? (int64_t)property.code : -1;
 		if (ok) {
-			int twice = earlier_code(raw->properties, i, property.code);
+			int twice = earlier_code(codes, i, property.code);
 			if (twice >= 0) {
 				load_error(ld, path,
 					   "property 0x%08X is already given by "
@@ -478,16 +476,19 @@ static void build_partition(struct loader *ld, const struct raw_partition *raw,
 		while (at < count && table[at].code != property.code)
 			at++;
 		table[at] = property;
+		from_host[at] = !entry->value;
 		if (at == count)
 			count++;
 	}
 	/* A property without a value starts with the host's (0 if none). */
 	for (unsigned i = 0; i < count; i++) {
-		if (table[i].value != VALUE_FROM_HOST)
+		if (!from_host[i])
 			continue;
 		const struct policy_property *host = policy_find_property(snap, table[i].code);
 		table[i].value = host && !host->status ? host->value : 0;
 	}
+	free(from_host);
+	free(codes);
 	qsort(table, count, sizeof(*table), cmp_partition);
 	snap->partition_properties = table;
 	snap->partition_property_count = count;
@@ -546,7 +547,7 @@ static void build_driver(struct loader *ld, const struct raw_driver *raw,
 		       "how many isolation types are accepted, 1 to 64", &number))
 		snap->create_isolation_count = (uint64_t)number;
 	if (raw->feature_banks) {
-		bool banks;
+		bool banks = false;
 		if (get_bool(ld, "driver.feature_banks", raw->feature_banks, &banks))
 			snap->create_v2 = banks;
 		if (banks &&

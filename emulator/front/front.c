@@ -67,7 +67,9 @@ static atomic_bool memory_warned;
 
 static int memory_error(const struct front_transport *transport, int err)
 {
-	if (err == EFAULT || err == EIO) /* a bad pointer, or one partly mapped */
+	/* A bad pointer, one partly mapped, or a caller that is gone (a held
+	 * call whose thread exited): what its own copy would have met. */
+	if (err == EFAULT || err == EIO || err == ESRCH)
 		return -EFAULT;
 	if (!atomic_exchange(&memory_warned, true))
 		emu_log("cannot reach the memory of pid %d (%s): ioctls that follow pointers "
