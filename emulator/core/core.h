@@ -41,6 +41,10 @@ struct emu_session {
 	char opener_comm[16];
 };
 
+/* What an op answers when its transport cannot reach the caller's memory:
+ * no kernel answers a hypercall with it, so it cannot be mistaken for one. */
+#define EMU_NO_CALLER_MEMORY EOPNOTSUPP
+
 /*
  * What a transport can do beyond the ioctl's own argument (DESIGN.md 3).
  * Any member may be NULL: the transport cannot, and the op answers the
@@ -52,10 +56,6 @@ struct emu_session {
  *                 at the fd's last close); returns the fd or -errno.
  * NAME says which transport it is, for messages.
  */
-/* What an op answers when its transport cannot reach the caller's memory:
- * no kernel answers a hypercall with it, so it cannot be mistaken for one. */
-#define EMU_NO_CALLER_MEMORY EOPNOTSUPP
-
 struct emu_transport {
 	const char *name;
 	int (*read)(struct emu_transport *transport, uint64_t addr, void *buf, size_t len);

@@ -96,8 +96,8 @@ static int op_check_extension(struct emu_core *core, const struct policy_snapsho
 	return -snap->refusal[EMU_REFUSAL_UNKNOWN_CAPABILITY];
 }
 
-/* CREATE_VTL, CREATE_PARTITION and the policy's own ioctls: a fixed answer.
- * Nothing is copied out (a real driver returns a new fd, which CUSE cannot). */
+/* CREATE_VTL, what mshv-emu does not model (guest memory, interrupts, VP
+ * runs) and the policy's own ioctls: a fixed answer, nothing copied out. */
 static int op_fixed(struct emu_core *core, const struct policy_snapshot *snap,
 		    const struct policy_ioctl *entry, struct emu_session *session,
 		    struct emu_call *call)

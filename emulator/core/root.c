@@ -188,6 +188,14 @@ static uint16_t set_property(struct emu_session *session, uint32_t code, uint64_
 	return MSHV_EMU_HV_STATUS_SUCCESS;
 }
 
+/* Copy LEN bytes of SRC to OUTPUT + OFFSET, cut at OUT_SIZE: the driver
+ * copies out_sz bytes of the hypervisor's output page, never more. */
+static void put(uint8_t *output, size_t out_size, size_t offset, const void *src, size_t len)
+{
+	if (offset < out_size)
+		memcpy(output + offset, src, len < out_size - offset ? len : out_size - offset);
+}
+
 /*
  * The hypervisor's side of one hypercall: INPUT (IN_SIZE bytes, the rest of
  * the page zero) to a status and OUTPUT (zeroed, OUT_SIZE bytes).
@@ -204,21 +212,20 @@ static uint16_t hypercall(const struct policy_snapshot *snap, struct emu_session
 	case MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY:
 		/* A banked property answers its first bank here. */
 		status = read_property(snap, session, input->code, &value, &host);
-		if (!status && out_size)
-			memcpy(output, &value, out_size < 8 ? out_size : 8);
+		if (!status)
+			put(output, out_size, 0, &value, sizeof(value));
 		break;
 	case MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY_EX:
 		status = read_property(snap, session, input->code, &value, &host);
 		if (status || !out_size)
 			break;
 		if (host && host->bank_count) {
-			uint8_t page[MSHV_EMU_HV_PROPERTY_EX_OUT_SIZE] = {0};
-			size_t len = 8 + (size_t)host->bank_count * 8;
-			memcpy(page, &host->bank_count, sizeof(host->bank_count));
-			memcpy(page + 8, host->banks, (size_t)host->bank_count * 8);
-			memcpy(output, page, out_size < len ? out_size : len);
+			/* {u16 bank_count; u16 rsvd[3]; u64 bank[]}, cut at out_sz;
+			 * OUTPUT is already zero. */
+			put(output, out_size, 0, &host->bank_count, sizeof(host->bank_count));
+			put(output, out_size, 8, host->banks, (size_t)host->bank_count * 8);
 		} else {
-			memcpy(output, &value, out_size < 8 ? out_size : 8);
+			put(output, out_size, 0, &value, sizeof(value));
 		}
 		break;
 	case MSHV_EMU_HVCALL_SET_PARTITION_PROPERTY:
