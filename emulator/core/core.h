@@ -63,21 +63,6 @@ struct emu_transport {
 	int (*install)(struct emu_transport *transport, struct emu_session *object);
 };
 
-/* What a root-driver call did, for the transcript (trace.h). */
-struct emu_call_detail {
-	enum {
-		EMU_DETAIL_NONE,
-		EMU_DETAIL_HVCALL,
-		EMU_DETAIL_CREATE_PARTITION
-	} kind;
-	uint16_t hv_code;   /* HVCALL */
-	uint16_t hv_status; /* HVCALL: the status written back */
-	uint32_t property;  /* HVCALL: the property code, if the call has one */
-	uint64_t value;	    /* HVCALL: the value read or set */
-	uint64_t flags, isolation, banks[MSHV_EMU_NUM_CPU_FEATURES_BANKS]; /* CREATE_PARTITION */
-	uint16_t bank_count;
-};
-
 /*
  * One ioctl as the kernel hands it to a daemon in restricted mode: the
  * kernel has already copied _IOC_SIZE(cmd) bytes in (_IOC_WRITE) and will
@@ -93,7 +78,7 @@ struct emu_call {
 	size_t out_size;
 	struct emu_caller *caller;	 /* NULL: no caller-specific fault rule matches */
 	struct emu_transport *transport; /* NULL: no caller memory, no new fds */
-	struct emu_call_detail detail;	 /* set by core_ioctl for the transcript */
+	struct trace_detail detail;	 /* set by root ops, for the transcript */
 
 	/* Set by core_ioctl / core_open. */
 	size_t out_len;	  /* bytes of OUT to copy back */

@@ -196,6 +196,7 @@ void core_trace_event(struct emu_core *core, enum trace_kind kind,
 	if (kind == TRACE_IOCTL) {
 		ev.cmd = call->cmd;
 		ev.has_arg = call_u32(call, &ev.arg);
+		ev.detail = call->detail;
 	}
 	/* The kernel sends a release with no caller (pid 0): it runs at the last
 	 * close, in no particular process.  Name the process that opened the fd. */
@@ -304,7 +305,7 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	call->redispatch = false;
 	call->fault[0] = '\0';
 	call->time_ns = 0;
-	call->detail.kind = EMU_DETAIL_NONE;
+	call->detail.kind = TRACE_DETAIL_NONE;
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
 	const struct policy_ioctl *entry = policy_find_ioctl(snap, session->object, call->cmd);

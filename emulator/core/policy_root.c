@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hvnames.h"
 #include "policy_load_impl.h"
 
 /* ---- schema ---- */
@@ -72,62 +73,7 @@ const cyaml_schema_field_t root_driver_fields[] = {
 	CYAML_FIELD_END,
 };
 
-/* ---- names ---- */
-
-static const struct {
-	const char *name;
-	uint32_t code;
-} property_names[] = {
-#define X(name, code) {#name, code},
-	MSHV_EMU_HV_PROPERTIES(X)
-#undef X
-};
-
-static const struct {
-	const char *name;
-	uint16_t code;
-} status_names[] = {
-#define X(name, code) {#name, code},
-	MSHV_EMU_HV_STATUSES(X)
-#undef X
-};
-
-static const struct {
-	const char *name;
-	unsigned bit;
-} vmm_cap_names[] = {
-#define X(name, bit) {#name, bit},
-	MSHV_EMU_VMM_CAPS(X)
-#undef X
-};
-
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
-
-static int property_code(const char *name)
-{
-	for (size_t i = 0; i < COUNT(property_names); i++)
-		if (!strcmp(property_names[i].name, name))
-			return (int)property_names[i].code;
-	return -1;
-}
-
-static int status_code(const char *name)
-{
-	for (size_t i = 0; i < COUNT(status_names); i++)
-		if (!strcmp(status_names[i].name, name))
-			return status_names[i].code;
-	return -1;
-}
-
-/* "A, B, C" of a name table, for messages. */
-#define NAME_LIST(table, out)                                                                 \
-	do {                                                                                  \
-		size_t used_ = 0;                                                             \
-		(out)[0] = '\0';                                                              \
-		for (size_t i_ = 0; i_ < COUNT(table) && used_ < sizeof(out); i_++)           \
-			used_ += (size_t)snprintf((out) + used_, sizeof(out) - used_, "%s%s", \
-						  i_ ? ", " : "", (table)[i_].name);          \
-	} while (0)
 
 /* ---- the built-in current host ---- */
 
@@ -193,10 +139,10 @@ static bool entry_code(struct loader *ld, const char *path, const struct raw_pro
 		return false;
 	}
 	if (raw->name) {
-		int found = property_code(raw->name);
+		int64_t found = hv_code_of(&hv_properties, raw->name);
 		if (found < 0) {
 			char names[512];
-			NAME_LIST(property_names, names);
+			hv_names_list(&hv_properties, names, sizeof(names));
 			snprintf(sub, sizeof(sub), "%s.name", path);
 			load_error(ld, sub,
 				   "unknown property `%s`; use one of %s, or `code: 0x...`",
@@ -251,10 +197,10 @@ static bool build_host_entry(struct loader *ld, const char *path, const struct r
 	}
 	if (raw->status) {
 		snprintf(sub, sizeof(sub), "%s.status", path);
-		int status = status_code(raw->status);
+		int64_t status = hv_code_of(&hv_statuses, raw->status);
 		if (status <= 0) {
 			char names[768];
-			NAME_LIST(status_names, names);
+			hv_names_list(&hv_statuses, names, sizeof(names));
 			load_error(ld, sub,
 				   status == 0 ? "SUCCESS is not a failure; give `value:` instead"
 					       : "unknown hypervisor status `%s`; use one of %s",
@@ -318,18 +264,16 @@ static void build_vmm_caps(struct loader *ld, const struct raw_hypervisor *raw,
 	for (unsigned i = 0; i < raw->vmm_capabilities_count; i++) {
 		snprintf(path, sizeof(path), "hypervisor.vmm_capabilities.%u", i);
 		const char *name = raw->vmm_capabilities[i];
-		size_t k = 0;
-		while (k < COUNT(vmm_cap_names) && strcmp(vmm_cap_names[k].name, name))
-			k++;
-		if (k == COUNT(vmm_cap_names)) {
+		int64_t at = hv_code_of(&hv_vmm_caps, name);
+		if (at < 0) {
 			char names[512];
-			NAME_LIST(vmm_cap_names, names);
+			hv_names_list(&hv_vmm_caps, names, sizeof(names));
 			load_error(ld, path, "unknown VMM capability `%s`; use one of %s", name,
 				   names);
 			ok = false;
 			continue;
 		}
-		uint64_t bit = 1ull << vmm_cap_names[k].bit;
+		uint64_t bit = 1ull << at;
 		if (caps.value & bit) {
 			load_error(ld, path, "%s is listed twice", name);
 			ok = false;
@@ -494,10 +438,10 @@ static void build_partition(struct loader *ld, const struct raw_partition *raw,
 	snap->partition_property_count = count;
 	snap->unemulated_status = DEFAULT_UNEMULATED_STATUS;
 	if (raw && raw->unemulated_status) {
-		int status = status_code(raw->unemulated_status);
+		int64_t status = hv_code_of(&hv_statuses, raw->unemulated_status);
 		if (status <= 0) {
 			char names[768];
-			NAME_LIST(status_names, names);
+			hv_names_list(&hv_statuses, names, sizeof(names));
 			load_error(ld, "partition.unemulated_status",
 				   "`%s` is not a failure status; use one of %s",
 				   raw->unemulated_status, names);
@@ -560,11 +504,7 @@ static void build_driver(struct loader *ld, const struct raw_driver *raw,
 	for (unsigned s = 0; s < POLICY_STATUS_SLOTS; s++) {
 		if (!raw->status_errno[s])
 			continue;
-		const char *name = "?";
-		for (size_t i = 0; i < COUNT(status_names); i++)
-			if (status_names[i].code == s)
-				name = status_names[i].name;
-		snprintf(path, sizeof(path), "driver.status_errno.%s", name);
+		snprintf(path, sizeof(path), "driver.status_errno.%s", hv_name_of(&hv_statuses, s));
 		if (s == MSHV_EMU_HV_STATUS_SUCCESS) {
 			load_error(ld, path, "SUCCESS is not mapped to an errno; remove this key");
 			continue;

@@ -23,6 +23,9 @@
 #include "core.h"
 #include "core_impl.h"
 
+_Static_assert(TRACE_BANKS == MSHV_EMU_NUM_CPU_FEATURES_BANKS,
+	       "the transcript records every feature bank");
+
 struct emu_partition_property {
 	uint32_t code;
 	enum policy_settable settable;
@@ -202,11 +205,12 @@ static void put(uint8_t *output, size_t out_size, size_t offset, const void *src
  */
 static uint16_t hypercall(const struct policy_snapshot *snap, struct emu_session *session,
 			  uint16_t code, const struct property_input *input, uint8_t *output,
-			  size_t out_size, struct emu_call_detail *detail)
+			  size_t out_size, struct trace_detail *detail)
 {
 	const struct policy_property *host = NULL;
 	uint64_t value = 0;
 	uint16_t status;
+	detail->has_property = true;
 	detail->property = input->code;
 	switch (code) {
 	case MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY:
@@ -233,7 +237,7 @@ static uint16_t hypercall(const struct policy_snapshot *snap, struct emu_session
 		status = set_property(session, input->code, value);
 		break;
 	default:
-		detail->property = 0;
+		detail->has_property = false;
 		status = snap->unemulated_status;
 		break;
 	}
@@ -254,6 +258,8 @@ int root_op_hvcall(struct emu_core *core, const struct policy_snapshot *snap,
 {
 	struct mshv_root_hvcall header;
 	memcpy(&header, call->in, sizeof(header)); /* answer() checked in_size */
+	call->detail.kind = TRACE_DETAIL_HVCALL;
+	call->detail.hv_code = header.code;
 	static const uint8_t zero_rsvd[sizeof(header.rsvd)];
 	if (header.status || memcmp(header.rsvd, zero_rsvd, sizeof(zero_rsvd)) || !header.in_ptr ||
 	    header.in_sz < sizeof(uint64_t) || header.in_sz > MSHV_EMU_HV_PAGE_SIZE)
@@ -295,8 +301,7 @@ int root_op_hvcall(struct emu_core *core, const struct policy_snapshot *snap,
 	else
 		status = hypercall(snap, session, header.code, &input.property, output, out_size,
 				   &call->detail);
-	call->detail.kind = EMU_DETAIL_HVCALL;
-	call->detail.hv_code = header.code;
+	call->detail.called = true;
 	call->detail.hv_status = status;
 
 	int result = status ? -status_errno(snap, status) : 0;
@@ -321,8 +326,10 @@ int root_op_get_host_property(struct emu_core *core, const struct policy_snapsho
 	const struct policy_property *host;
 	uint64_t value = 0;
 	uint16_t status = read_property(snap, session, (uint32_t)args.property_code, &value, &host);
-	call->detail = (struct emu_call_detail){
-		.kind = EMU_DETAIL_HVCALL,
+	call->detail = (struct trace_detail){
+		.kind = TRACE_DETAIL_HVCALL,
+		.called = true,
+		.has_property = true,
 		.hv_code = MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
 		.hv_status = status,
 		.property = (uint32_t)args.property_code,
@@ -352,7 +359,7 @@ int root_op_create_partition(struct emu_core *core, const struct policy_snapshot
 			     struct emu_call *call)
 {
 	struct mshv_emu_create_partition_v2 args = {0};
-	call->detail.kind = EMU_DETAIL_CREATE_PARTITION;
+	call->detail.kind = TRACE_DETAIL_CREATE_PARTITION;
 	if (snap->create_flags_mask) {
 		memcpy(&args, call->in, sizeof(struct mshv_create_partition));
 		call->detail.flags = args.pt_flags;
@@ -368,8 +375,9 @@ int root_op_create_partition(struct emu_core *core, const struct policy_snapshot
 							sizeof(args));
 			if (err)
 				return err;
+			call->detail.has_banks = true;
 			call->detail.bank_count = args.pt_num_cpu_fbanks;
-			memcpy(call->detail.banks, args.pt_cpu_fbanks, sizeof(args.pt_cpu_fbanks));
+			memcpy(call->detail.banks, args.pt_cpu_fbanks, sizeof(call->detail.banks));
 			static const uint8_t zero[sizeof(args.pt_rsvd1)];
 			bool banks_ok =
 				snap->create_fbanks_at_most

@@ -25,7 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/mshv_emu.h>
+
 #include "errnames.h"
+#include "hvnames.h"
 #include "trace.h"
 
 #define RING_SLOTS    16384 /* a power of two, so a position maps to its slot by masking */
@@ -207,6 +210,43 @@ static const char *writer_comm(struct trace *trace, int32_t pid)
 	return trace->comm;
 }
 
+/* `,"hvcall":{...}` or `,"create_partition":{...}`: what a root-driver call
+ * did, enough to replay it.  Names come from the uapi lists; an unnamed code
+ * is null.  64-bit values are hex strings: JSON numbers lose precision past
+ * 2^53 in most readers. */
+static void writer_detail(FILE *out, const struct trace_detail *d)
+{
+	if (d->kind == TRACE_DETAIL_HVCALL) {
+		fprintf(out, ",\"hvcall\":{\"code\":\"0x%04" PRIx16 "\",\"name\":", d->hv_code);
+		json_string(out, hv_name_of(&hv_hvcalls, d->hv_code), SIZE_MAX);
+		if (d->called) {
+			if (d->has_property) {
+				fprintf(out, ",\"property\":\"0x%08" PRIx32 "\",\"property_name\":",
+					d->property);
+				json_string(out, hv_name_of(&hv_properties, d->property), SIZE_MAX);
+				/* What was read, or what the caller tried to set. */
+				if (!d->hv_status ||
+				    d->hv_code == MSHV_EMU_HVCALL_SET_PARTITION_PROPERTY)
+					fprintf(out, ",\"value\":\"0x%" PRIx64 "\"", d->value);
+			}
+			fprintf(out, ",\"status\":%" PRIu16 ",\"status_name\":", d->hv_status);
+			json_string(out, hv_name_of(&hv_statuses, d->hv_status), SIZE_MAX);
+		}
+		fputc('}', out);
+	} else if (d->kind == TRACE_DETAIL_CREATE_PARTITION) {
+		fputs(",\"create_partition\":{", out);
+		fprintf(out, "\"flags\":\"0x%" PRIx64 "\"", d->flags);
+		fprintf(out, ",\"isolation\":%" PRIu64, d->isolation);
+		if (d->has_banks) {
+			fprintf(out, ",\"bank_count\":%" PRIu16 ",\"banks\":[", d->bank_count);
+			for (int i = 0; i < TRACE_BANKS; i++)
+				fprintf(out, "%s\"0x%" PRIx64 "\"", i ? "," : "", d->banks[i]);
+			fputc(']', out);
+		}
+		fputc('}', out);
+	}
+}
+
 static void writer_event(struct trace *trace, const struct trace_event *ev)
 {
 	static const char *const kinds[] = {
@@ -235,6 +275,7 @@ static void writer_event(struct trace *trace, const struct trace_event *ev)
 			fprintf(out, "%" PRIu32, ev->arg);
 		else
 			fputs("null", out);
+		writer_detail(out, &ev->detail);
 	}
 	if (ev->result >= 0) {
 		fprintf(out, ",\"result\":%" PRId32, ev->result);

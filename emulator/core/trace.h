@@ -24,6 +24,33 @@ enum trace_kind {
 
 #define TRACE_NAME_MAX 48
 
+/*
+ * What a root-driver call did, enough to replay it: the hypercall (code;
+ * once it ran, its status and the property read or set) or CREATE_PARTITION
+ * (flags, isolation, and the feature banks when the v2 structure was read).
+ */
+enum trace_detail_kind {
+	TRACE_DETAIL_NONE,
+	TRACE_DETAIL_HVCALL,
+	TRACE_DETAIL_CREATE_PARTITION,
+};
+
+#define TRACE_BANKS 2
+
+struct trace_detail {
+	enum trace_detail_kind kind;
+	bool called;	   /* HVCALL: it reached the hypervisor: status is set */
+	bool has_property; /* HVCALL: a property call: property, value are set */
+	uint16_t hv_code;
+	uint16_t hv_status;
+	uint32_t property;
+	uint64_t value; /* read (on success) or set */
+	uint64_t flags, isolation;
+	bool has_banks; /* CREATE_PARTITION: the v2 structure was read */
+	uint16_t bank_count;
+	uint64_t banks[TRACE_BANKS];
+};
+
 /* One event, as the core saw it.  Strings are copied in: the snapshot they
  * came from may be gone by the time the writer runs. */
 struct trace_event {
@@ -41,6 +68,7 @@ struct trace_event {
 	char ioctl[TRACE_NAME_MAX]; /* "MSHV_CHECK_EXTENSION", or "" when unknown */
 	char fault[TRACE_NAME_MAX]; /* the rule that fired, or "" */
 	char comm[16]; /* the caller's command name if known, else "": the writer asks /proc */
+	struct trace_detail detail; /* TRACE_IOCTL of a root op; kind NONE otherwise */
 };
 
 struct trace;

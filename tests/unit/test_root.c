@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -670,5 +672,48 @@ Test(root, partitions_do_not_share_state)
 	cr_expect_geq(ioctl_on(a, MSHV_CREATE_VP, &index, sizeof(index), &transport.base), FD_BASE);
 	cr_expect_geq(ioctl_on(b, MSHV_CREATE_VP, &index, sizeof(index), &transport.base), FD_BASE,
 		      "VP indices are per partition");
+	finish();
+}
+
+/* The transcript replays the crate's start-up: the hypercall, its property
+ * and status, CREATE_PARTITION's flags and banks, through the core. */
+Test(root, the_transcript_records_what_replays_a_call)
+{
+	serve_file("old-hypervisor.yaml");
+	char path[] = "/tmp/mshv-emu-root-trace-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	struct diag_list diags = {0};
+	struct trace *trace = trace_open(path, &diags);
+	cr_assert_not_null(trace);
+	core_trace_start(&core, trace);
+	struct guarded out;
+	struct mshv_root_hvcall h;
+	cr_expect_eq(get_property_ex(&device, MSHV_EMU_HV_PROPERTY_VMM_CAPABILITIES, &out, &h),
+		     -EIO);
+	struct mshv_emu_create_partition_v2 args = crate_v2();
+	cr_expect_geq(create_partition_v2(&args), FD_BASE);
+	core_trace_stop(&core);
+
+	char text[8192] = "";
+	FILE *file = fopen(path, "r");
+	cr_assert_not_null(file);
+	size_t len = fread(text, 1, sizeof(text) - 1, file);
+	text[len] = '\0';
+	fclose(file);
+	unlink(path);
+	cr_expect_not_null(strstr(text, "\"hvcall\":{\"code\":\"0x0101\",\"name\":"
+					"\"GET_PARTITION_PROPERTY_EX\",\"property\":\"0x00090007\","
+					"\"property_name\":\"VMM_CAPABILITIES\",\"status\":6,"
+					"\"status_name\":\"ACCESS_DENIED\"}"),
+			   "%s", text);
+	char banks[256];
+	snprintf(banks, sizeof(banks),
+		 "\"create_partition\":{\"flags\":\"0xf\",\"isolation\":0,\"bank_count\":2,"
+		 "\"banks\":[\"0x%llx\",\"0x%llx\"]}",
+		 (unsigned long long)args.pt_cpu_fbanks[0],
+		 (unsigned long long)args.pt_cpu_fbanks[1]);
+	cr_expect_not_null(strstr(text, banks), "%s\nwant %s", text, banks);
 	finish();
 }

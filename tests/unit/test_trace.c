@@ -187,6 +187,78 @@ Test(trace, scripted_sequence_is_written_exactly)
 	transcript_free(&t);
 }
 
+/* Root-driver calls carry what replays them: the hypercall (with its
+ * status once it ran) or CREATE_PARTITION's flags and banks. */
+Test(trace, root_driver_details_are_written_exactly)
+{
+	char path[64], comm[64], expected[4][1024];
+	struct trace *trace = open_temp(path, sizeof(path));
+	self_comm(comm, sizeof(comm));
+	struct trace_event ev[4];
+	for (int i = 0; i < 4; i++) {
+		ev[i] = event_at(TRACE_IOCTL, TIME_NS);
+		ev[i].cmd = 0xc020b807;
+		strcpy(ev[i].ioctl, "MSHV_ROOT_HVCALL");
+	}
+	/* A property read the hypervisor refused: the status, no value. */
+	ev[0].result = -5;
+	ev[0].detail = (struct trace_detail){.kind = TRACE_DETAIL_HVCALL,
+					     .called = true,
+					     .has_property = true,
+					     .hv_code = 0x101,
+					     .hv_status = 6,
+					     .property = 0x00090007,
+					     .value = 99};
+	/* A set: the value it tried, an unnamed property code. */
+	ev[1].detail = (struct trace_detail){.kind = TRACE_DETAIL_HVCALL,
+					     .called = true,
+					     .has_property = true,
+					     .hv_code = 0x45,
+					     .property = 0x12345,
+					     .value = 0xFFFFFFFFFFFFFFFFull};
+	/* Refused by the driver before the call: only the code. */
+	ev[2].result = -22;
+	ev[2].detail = (struct trace_detail){.kind = TRACE_DETAIL_HVCALL, .hv_code = 0x1ff};
+	ev[3].cmd = 0x4010b800;
+	strcpy(ev[3].ioctl, "MSHV_CREATE_PARTITION");
+	ev[3].result = -95;
+	ev[3].detail = (struct trace_detail){.kind = TRACE_DETAIL_CREATE_PARTITION,
+					     .flags = 0xF,
+					     .has_banks = true,
+					     .bank_count = 2,
+					     .banks = {0x8000000000000001ull, 0xFF}};
+	for (int i = 0; i < 4; i++)
+		trace_record(trace, &ev[i]);
+	trace_close(trace);
+
+	const char *details[4] = {
+		"\"arg\":null,\"hvcall\":{\"code\":\"0x0101\",\"name\":"
+		"\"GET_PARTITION_PROPERTY_EX\",\"property\":\"0x00090007\",\"property_name\":"
+		"\"VMM_CAPABILITIES\",\"status\":6,\"status_name\":\"ACCESS_DENIED\"},"
+		"\"result\":-1,\"errno\":5,\"errno_name\":\"EIO\"",
+		"\"arg\":null,\"hvcall\":{\"code\":\"0x0045\",\"name\":"
+		"\"SET_PARTITION_PROPERTY\",\"property\":\"0x00012345\",\"property_name\":null,"
+		"\"value\":\"0xffffffffffffffff\",\"status\":0,\"status_name\":\"SUCCESS\"},"
+		"\"result\":0",
+		"\"arg\":null,\"hvcall\":{\"code\":\"0x01ff\",\"name\":null},\"result\":-1,"
+		"\"errno\":22,\"errno_name\":\"EINVAL\"",
+		"\"arg\":null,\"create_partition\":{\"flags\":\"0xf\",\"isolation\":0,"
+		"\"bank_count\":2,\"banks\":[\"0x8000000000000001\",\"0xff\"]},\"result\":-1,"
+		"\"errno\":95,\"errno_name\":\"EOPNOTSUPP\"",
+	};
+	for (int i = 0; i < 4; i++)
+		snprintf(expected[i], sizeof(expected[i]),
+			 "{\"time\":\"2026-11-20T23:41:07.123456789Z\",\"event\":\"ioctl\","
+			 "\"pid\":%d,\"comm\":\"%s\",\"uid\":1000,\"session\":4,\"ioctl\":\"%s\","
+			 "\"cmd\":\"0x%08x\",%s,\"fault\":null,\"generation\":2}",
+			 getpid(), comm, ev[i].ioctl, ev[i].cmd, details[i]);
+	struct transcript t = transcript_read(path);
+	cr_assert_eq(t.count, 4, "%zu lines:\n%s", t.count, t.text);
+	for (int i = 0; i < 4; i++)
+		cr_expect_str_eq(t.lines[i], expected[i], "line %d", i + 1);
+	transcript_free(&t);
+}
+
 Test(trace, comm_is_the_recording_process_name)
 {
 	char path[64], comm[64], field[128];
