@@ -746,6 +746,13 @@ static const struct {
 	[EMU_OP_CREATE_VP] = {_IOC_WRITE, sizeof(struct mshv_create_vp)},
 };
 
+/* The least size OP's number must encode: CREATE_PARTITION's is the
+ * generation's structure. */
+static unsigned arg_size(enum emu_op op, const struct profile_desc *desc)
+{
+	return op == EMU_OP_CREATE_PARTITION ? desc->root.create_size : op_arg[op].size;
+}
+
 static bool cmd_fits(enum emu_op op, uint32_t cmd, const struct profile_desc *desc)
 {
 	if (op == EMU_OP_REQUEST_VERSION || op == EMU_OP_CHECK_EXTENSION) {
@@ -755,19 +762,18 @@ static bool cmd_fits(enum emu_op op, uint32_t cmd, const struct profile_desc *de
 	}
 	if (!op_arg[op].dir)
 		return true;
-	unsigned size = op == EMU_OP_CREATE_PARTITION ? desc->root.create_size : op_arg[op].size;
-	return (_IOC_DIR(cmd) & op_arg[op].dir) == op_arg[op].dir && _IOC_SIZE(cmd) >= size;
+	return (_IOC_DIR(cmd) & op_arg[op].dir) == op_arg[op].dir &&
+	       _IOC_SIZE(cmd) >= arg_size(op, desc);
 }
 
-static const char *cmd_shape(enum emu_op op, const struct profile_desc *desc)
+/* What OP's number must look like, for the error cmd_fits leads to. */
+static void cmd_shape(enum emu_op op, const struct profile_desc *desc, char *out, size_t size)
 {
-	static char shape[64];
 	if (op == EMU_OP_REQUEST_VERSION || op == EMU_OP_CHECK_EXTENSION)
-		return "_IOW(type, nr, __u32), or a value with _IO(type, nr)";
-	snprintf(shape, sizeof(shape), "%s of at least %u bytes",
-		 op_arg[op].dir == _IOC_WRITE ? "_IOW" : "_IOWR",
-		 op == EMU_OP_CREATE_PARTITION ? desc->root.create_size : op_arg[op].size);
-	return shape;
+		snprintf(out, size, "_IOW(type, nr, __u32), or a value with _IO(type, nr)");
+	else
+		snprintf(out, size, "%s of at least %u bytes",
+			 op_arg[op].dir == _IOC_WRITE ? "_IOW" : "_IOWR", arg_size(op, desc));
 }
 
 /* By (object, cmd): policy_find_ioctl's order. */
@@ -844,8 +850,10 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 				continue;
 			entry.cmd = (uint32_t)number;
 			if (!cmd_fits(op, entry.cmd, desc)) {
+				char shape[80];
+				cmd_shape(op, desc, shape, sizeof(shape));
 				load_error(ld, path, "0x%08X does not carry %s's argument (%s)",
-					   entry.cmd, op_display(op), cmd_shape(op, desc));
+					   entry.cmd, op_display(op), shape);
 				continue;
 			}
 		}
