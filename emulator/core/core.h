@@ -54,10 +54,8 @@ struct emu_session {
  *   install       bind a new fd in the caller to OBJECT, a session the core
  *                 made (ownership passes on success: core_release frees it
  *                 at the fd's last close); returns the fd or -errno.
- * NAME says which transport it is, for messages.
  */
 struct emu_transport {
-	const char *name;
 	int (*read)(struct emu_transport *transport, uint64_t addr, void *buf, size_t len);
 	int (*write)(struct emu_transport *transport, uint64_t addr, const void *buf, size_t len);
 	int (*install)(struct emu_transport *transport, struct emu_session *object);

@@ -258,8 +258,7 @@ int root_op_hvcall(struct emu_core *core, const struct policy_snapshot *snap,
 {
 	struct mshv_root_hvcall header;
 	memcpy(&header, call->in, sizeof(header)); /* answer() checked in_size */
-	call->detail.kind = TRACE_DETAIL_HVCALL;
-	call->detail.hv_code = header.code;
+	call->detail = (struct trace_detail){.kind = TRACE_DETAIL_HVCALL, .hv_code = header.code};
 	static const uint8_t zero_rsvd[sizeof(header.rsvd)];
 	if (header.status || memcmp(header.rsvd, zero_rsvd, sizeof(zero_rsvd)) || !header.in_ptr ||
 	    header.in_sz < sizeof(uint64_t) || header.in_sz > MSHV_EMU_HV_PAGE_SIZE)
@@ -359,7 +358,7 @@ int root_op_create_partition(struct emu_core *core, const struct policy_snapshot
 			     struct emu_call *call)
 {
 	struct mshv_emu_create_partition_v2 args = {0};
-	call->detail.kind = TRACE_DETAIL_CREATE_PARTITION;
+	call->detail = (struct trace_detail){.kind = TRACE_DETAIL_CREATE_PARTITION};
 	if (snap->create_flags_mask) {
 		memcpy(&args, call->in, sizeof(struct mshv_create_partition));
 		call->detail.flags = args.pt_flags;
@@ -388,8 +387,10 @@ int root_op_create_partition(struct emu_core *core, const struct policy_snapshot
 				return -EINVAL;
 		}
 	}
-	if (!call->transport || !call->transport->install)
+	if (!call->transport || !call->transport->install) {
+		call->detail.no_fd = true;
 		return entry->answer; /* no fd can be made: the policy's answer */
+	}
 	struct emu_partition *partition =
 		partition_new(snap, atomic_fetch_add(&core->partitions_created, 1));
 	struct emu_session *object =

@@ -243,6 +243,8 @@ static void writer_detail(FILE *out, const struct trace_detail *d)
 				fprintf(out, "%s\"0x%" PRIx64 "\"", i ? "," : "", d->banks[i]);
 			fputc(']', out);
 		}
+		if (d->no_fd)
+			fputs(",\"no_fd\":true", out);
 		fputc('}', out);
 	}
 }

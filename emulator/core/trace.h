@@ -47,6 +47,7 @@ struct trace_detail {
 	uint64_t value; /* read (on success) or set */
 	uint64_t flags, isolation;
 	bool has_banks; /* CREATE_PARTITION: the v2 structure was read */
+	bool no_fd;	/* CREATE_PARTITION: valid, but the transport makes no fds */
 	uint16_t bank_count;
 	uint64_t banks[TRACE_BANKS];
 };

@@ -10,13 +10,13 @@
  * (DESIGN.md 2.4).
  */
 #include <errno.h>
-#include <stdatomic.h>
-#include <sys/uio.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,10 +98,22 @@ static int transport_write(struct emu_transport *base, uint64_t addr, const void
 	return memory_error(transport, put < 0 ? errno : EFAULT);
 }
 
+/* Once per daemon: a valid CREATE_PARTITION got no fd, which no kernel
+ * does; say why and what can, so the VMM's failure is not a mystery. */
+static void log_no_fd(pid_t pid, int result)
+{
+	static atomic_bool logged;
+	if (!atomic_exchange(&logged, true))
+		emu_log("MSHV_CREATE_PARTITION from pid %d was valid, but FUSE and CUSE "
+			"cannot hand the caller a new fd: answered %s, the policy's "
+			"create_partition errno.  Partition and VP fds need a transport that "
+			"installs fds in the caller (the in-process one)",
+			(int)pid, result < 0 ? errname_of(-result) : "a value");
+}
+
 void front_transport_init(struct front_transport *transport, pid_t pid)
 {
 	transport->base = (struct emu_transport){
-		.name = "process_vm_readv",
 		.read = transport_read,
 		.write = transport_write,
 	};
@@ -242,6 +254,8 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 		.transport = &transport.base,
 	};
 	int result = core_ioctl(options->core, session, &call);
+	if (call.detail.kind == TRACE_DETAIL_CREATE_PARTITION && call.detail.no_fd)
+		log_no_fd(caller.pid, result);
 	if (call.hold_ns || call.hang)
 		front_hold(req, session, &call, NULL);
 	else

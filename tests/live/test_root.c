@@ -441,6 +441,9 @@ static void crate_sequence_succeeds(const char *file)
 	cr_expect_eq(got, -EOPNOTSUPP,
 		     "%s: CREATE_PARTITION v2 validates, then no fd over FUSE/CUSE: got %d (%s)",
 		     file, got, strerror(-got));
+	/* ... and the daemon says why, and what could make the fd. */
+	cr_expect(log_wait_for(&daemon_under_test, "cannot hand the caller a new fd", 5000),
+		  "%s: no log line explains the missing partition fd", file);
 	close(fd);
 	free(text);
 }

@@ -77,7 +77,7 @@ static void serve(const char *policy_text)
 	core_init(&core, snap);
 	cr_assert_eq(core_open(&core, &device, &(struct emu_call){0}), 0);
 	transport = (struct test_transport){
-		.base = {.name = "test", .read = t_read, .write = t_write, .install = t_install}};
+		.base = {.read = t_read, .write = t_write, .install = t_install}};
 }
 
 static void serve_file(const char *name)

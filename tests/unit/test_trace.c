@@ -226,7 +226,8 @@ Test(trace, root_driver_details_are_written_exactly)
 					     .flags = 0xF,
 					     .has_banks = true,
 					     .bank_count = 2,
-					     .banks = {0x8000000000000001ull, 0xFF}};
+					     .banks = {0x8000000000000001ull, 0xFF},
+					     .no_fd = true};
 	for (int i = 0; i < 4; i++)
 		trace_record(trace, &ev[i]);
 	trace_close(trace);
@@ -243,7 +244,8 @@ Test(trace, root_driver_details_are_written_exactly)
 		"\"arg\":null,\"hvcall\":{\"code\":\"0x01ff\",\"name\":null},\"result\":-1,"
 		"\"errno\":22,\"errno_name\":\"EINVAL\"",
 		"\"arg\":null,\"create_partition\":{\"flags\":\"0xf\",\"isolation\":0,"
-		"\"bank_count\":2,\"banks\":[\"0x8000000000000001\",\"0xff\"]},\"result\":-1,"
+		"\"bank_count\":2,\"banks\":[\"0x8000000000000001\",\"0xff\"],\"no_fd\":true},"
+		"\"result\":-1,"
 		"\"errno\":95,\"errno_name\":\"EOPNOTSUPP\"",
 	};
 	for (int i = 0; i < 4; i++)
