@@ -25,9 +25,6 @@ struct emu_partition;
  * a VP (CREATE_VP: its index, and a reference to its PARTITION).
  */
 struct emu_session {
-	enum emu_object object;
-	struct emu_partition *partition; /* PARTITION, VP: a counted reference */
-	uint32_t vp_index;		 /* VP */
 	/* MSHV_VERSION_UNSET until REQUEST_VERSION succeeds; then fixed. */
 	_Atomic uint32_t negotiated;
 	/* Cached gating bit for the snapshot it was computed from:
@@ -39,6 +36,9 @@ struct emu_session {
 	int32_t opener_pid;
 	uint32_t opener_uid;
 	char opener_comm[16];
+	enum emu_object object;
+	struct emu_partition *partition; /* PARTITION, VP: a counted reference */
+	uint32_t vp_index;		 /* VP */
 };
 
 /* What an op answers when its transport cannot reach the caller's memory:

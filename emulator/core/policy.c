@@ -10,14 +10,13 @@
 const struct policy_ioctl *policy_find_ioctl(const struct policy_snapshot *snap,
 					     enum emu_object object, uint32_t cmd)
 {
-	uint64_t key = (uint64_t)object << 32 | cmd;
-	unsigned low = 0, high = snap->ioctl_count;
+	unsigned low = snap->object_first[object], high = snap->object_first[object + 1];
 	while (low < high) {
 		unsigned mid = low + (high - low) / 2;
-		uint64_t at = (uint64_t)snap->ioctls[mid].object << 32 | snap->ioctls[mid].cmd;
-		if (at == key)
+		uint32_t at = snap->ioctls[mid].cmd;
+		if (at == cmd)
 			return &snap->ioctls[mid];
-		if (at < key)
+		if (at < cmd)
 			low = mid + 1;
 		else
 			high = mid;

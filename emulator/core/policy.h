@@ -84,22 +84,10 @@ struct policy_snapshot {
 	char **cap_names; /* parallel to caps; NULL where no capability */
 	unsigned cap_count;
 
-	struct policy_ioctl *ioctls; /* sorted by cmd */
+	struct policy_ioctl *ioctls; /* sorted by (object, cmd) */
 	unsigned ioctl_count;
-
-	/* The hypervisor (root profiles).  Both property tables sorted by code. */
-	struct policy_property *host_properties;
-	unsigned host_property_count;
-	struct policy_partition_property *partition_properties;
-	unsigned partition_property_count;
-	int16_t status_errno[POLICY_STATUS_SLOTS]; /* positive; 0 never (EIO default) */
-	int16_t insufficient_memory_errno;
-	uint64_t create_flags_mask; /* 0: CREATE_PARTITION's argument is not checked */
-	uint64_t create_isolation_count;
-	bool create_v2, create_fbanks_at_most;
-	bool output_on_failure;
-	uint16_t unemulated_status; /* allowed hypercalls mshv-emu does not model */
-	uint64_t hvcall_allowed[EMU_OBJECT_COUNT][POLICY_HVCALL_SLOTS / 64];
+	/* Object O's entries are ioctls[object_first[O] .. object_first[O + 1]). */
+	unsigned object_first[EMU_OBJECT_COUNT + 1];
 
 	struct fault_rule *faults;
 	struct fault_state *fault_states; /* mutable: counters and runtime on/off */
@@ -118,6 +106,22 @@ struct policy_snapshot {
 	char *source;	     /* file path, or "<embedded default>" */
 	char digest[72];     /* "sha256:<hex>" of the file's bytes */
 	uint64_t generation; /* set by core_publish */
+
+	/* Last, after what every call reads: the root driver's tables are
+	 * only read by its own ops. */
+	/* The hypervisor (root profiles).  Both property tables sorted by code. */
+	struct policy_property *host_properties;
+	unsigned host_property_count;
+	struct policy_partition_property *partition_properties;
+	unsigned partition_property_count;
+	int16_t status_errno[POLICY_STATUS_SLOTS]; /* positive; 0 never (EIO default) */
+	int16_t insufficient_memory_errno;
+	uint64_t create_flags_mask; /* 0: CREATE_PARTITION's argument is not checked */
+	uint64_t create_isolation_count;
+	bool create_v2, create_fbanks_at_most;
+	bool output_on_failure;
+	uint16_t unemulated_status; /* allowed hypercalls mshv-emu does not model */
+	uint64_t hvcall_allowed[EMU_OBJECT_COUNT][POLICY_HVCALL_SLOTS / 64];
 };
 
 /*
@@ -151,8 +155,8 @@ bool policy_device_name_ok(const char *name);
 #define POLICY_BUCKET_RELEASE(snap) ((snap)->ioctl_count + 2)
 
 /* policy_find_ioctl - the entry for CMD on OBJECT's fds, or NULL.  Safe
- * inside an RCU read section: reads only.  Entries are sorted by (object,
- * cmd): the device's first. */
+ * inside an RCU read section: reads only.  A binary search over OBJECT's
+ * own entries. */
 const struct policy_ioctl *policy_find_ioctl(const struct policy_snapshot *snap,
 					     enum emu_object object, uint32_t cmd);
 

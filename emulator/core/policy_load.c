@@ -926,6 +926,11 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 		add_ioctl(ld, snap, path, &entry);
 	}
 	qsort(snap->ioctls, snap->ioctl_count, sizeof(*snap->ioctls), cmp_ioctl);
+	for (int object = 0, at = 0; object <= EMU_OBJECT_COUNT; object++) {
+		while (at < (int)snap->ioctl_count && (int)snap->ioctls[at].object < object)
+			at++;
+		snap->object_first[object] = (unsigned)at;
+	}
 }
 
 /* Names of extra ioctls point into RAW, which is freed: give the snapshot its own. */
