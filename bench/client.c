@@ -47,6 +47,7 @@ struct client_options {
 	const char *device;
 	unsigned long cmd;
 	bool by_value; /* --arg value: pass --value itself, as KVM's _IO commands want */
+	bool hvcall;   /* --arg hvcall: MSHV_ROOT_HVCALL GET_PARTITION_PROPERTY(--value) */
 	unsigned long value;
 	int threads;
 	long calls;	  /* per thread; with --duration-ms, the most a thread records */
@@ -86,12 +87,16 @@ struct worker {
 };
 
 static const char usage_text[] =
-	"usage: bench-client --device PATH [--cmd N] [--arg u32|value] [--value V] [--threads T]\n"
+	"usage: bench-client --device PATH [--cmd N] [--arg u32|value|hvcall] [--value V] "
+	"[--threads T]\n"
 	"                    [--calls N | --duration-ms D] [--warmup N] [--cpu-list LIST]\n"
 	"                    [--label TEXT] [--request-version V]\n"
 	"  --device PATH        device or file to open, once per thread, O_RDWR\n"
 	"  --cmd N              ioctl number (default 0x4004B801, negotiated CHECK_EXTENSION)\n"
 	"  --arg u32|value      pass a pointer to a __u32 holding V (default), or V itself\n"
+	"  --arg hvcall         MSHV_ROOT_HVCALL (0xC020B807) GET_PARTITION_PROPERTY of the\n"
+	"                       property code V, as mshv-ioctls sends it: the driver reads\n"
+	"                       16 bytes at in_ptr and writes 8 at out_ptr (--cmd ignored)\n"
 	"  --value V            the argument (default 1)\n"
 	"  --threads T          threads, each with its own fd (default 1)\n"
 	"  --calls N            measured calls per thread (default 20000)\n"
@@ -117,6 +122,22 @@ static void *worker_run(void *opaque)
 	const unsigned long arg =
 		options->by_value ? options->value : (unsigned long)(uintptr_t)worker->arg_buf;
 	const __u32 value32 = (__u32)options->value;
+	/* --arg hvcall: the header, input and output share arg_buf; the header
+	 * is rewritten before every call, as the driver writes its status back. */
+	unsigned char *buf = worker->arg_buf;
+	struct mshv_emu_hv_get_property_in hv_in = {.partition_id = MSHV_EMU_HV_PARTITION_ID_SELF,
+						    .property_code = value32};
+	const struct mshv_root_hvcall hv_header = {
+		.code = MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+		.in_sz = sizeof(hv_in),
+		.out_sz = sizeof(__u64),
+		.in_ptr = (uintptr_t)(buf + 64),
+		.out_ptr = (uintptr_t)(buf + 128),
+	};
+	const void *preset = options->hvcall ? (const void *)&hv_header : (const void *)&value32;
+	const size_t preset_size = options->hvcall ? sizeof(hv_header) : sizeof(value32);
+	if (options->hvcall)
+		memcpy(buf + 64, &hv_in, sizeof(hv_in));
 	const long capacity = options->calls;
 	uint32_t *latency_ns = worker->latency_ns;
 	long failures = 0, i;
@@ -126,7 +147,7 @@ static void *worker_run(void *opaque)
 	/* Fault the array in now rather than inside the measured loop. */
 	memset(latency_ns, 0, (size_t)capacity * sizeof(*latency_ns));
 	for (i = 0; i < options->warmup; i++) {
-		memcpy(worker->arg_buf, &value32, sizeof(value32));
+		memcpy(worker->arg_buf, preset, preset_size);
 		ioctl(worker->fd, cmd, arg);
 	}
 	struct start_gate *gate = worker->gate;
@@ -147,7 +168,7 @@ static void *worker_run(void *opaque)
 	uint64_t after_ns = start_ns;
 	for (i = 0; i < capacity && after_ns < deadline_ns; i++) {
 		/* A command that copies out may have overwritten it. */
-		memcpy(worker->arg_buf, &value32, sizeof(value32));
+		memcpy(worker->arg_buf, preset, preset_size);
 		const uint64_t before_ns = now_ns();
 		const int result = ioctl(worker->fd, cmd, arg);
 		const int saved_errno = errno;
@@ -410,10 +431,10 @@ static int parse_options(int argc, char **argv, struct client_options *options)
 				bad = "--cmd: expected a 32-bit ioctl number";
 			break;
 		case 'a':
-			if (!strcmp(optarg, "u32") || !strcmp(optarg, "value"))
-				options->by_value = !strcmp(optarg, "value");
-			else
-				bad = "--arg: expected u32 or value";
+			options->by_value = !strcmp(optarg, "value");
+			options->hvcall = !strcmp(optarg, "hvcall");
+			if (strcmp(optarg, "u32") && !options->by_value && !options->hvcall)
+				bad = "--arg: expected u32, value or hvcall";
 			break;
 		case 'v':
 			if (parse_ulong(optarg, 0, ULONG_MAX, &options->value))
@@ -470,7 +491,9 @@ static int parse_options(int argc, char **argv, struct client_options *options)
 	else if (!options->device)
 		bad = "--device is required";
 	else if (!options->by_value && options->value > UINT32_MAX)
-		bad = "--value: does not fit the __u32 of --arg u32";
+		bad = "--value: does not fit the __u32 of --arg u32 or hvcall";
+	if (options->hvcall)
+		options->cmd = MSHV_ROOT_HVCALL;
 	if (bad) {
 		fprintf(stderr, "bench-client: %s\n%s", bad, usage_text);
 		return 2;

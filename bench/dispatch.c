@@ -8,6 +8,18 @@
  *                            timed loop: that is what the RFC's lock costs)
  *   request_version_refused  REQUEST_VERSION on a locked session: -EBADFD
  *   check_extension          CHECK_EXTENSION of a supported capability
+ *   root_hvcall_property     MSHV_ROOT_HVCALL GET_PARTITION_PROPERTY (0x44)
+ *                            of PROCESSOR_FEATURES0, 8 bytes out, as
+ *                            mshv-ioctls' create_vm sends it, on a
+ *                            microsoft-profile device fd
+ *   root_hvcall_property_ex  GET_PARTITION_PROPERTY_EX (0x101) of
+ *                            VMM_CAPABILITIES, as get_vmm_caps sends it:
+ *                            its 4072-byte output buffer is written whole,
+ *                            as the driver copies out_sz bytes
+ * The root cases read their input and write their output through an
+ * in-process transport (memcpy), so the time is the core's; they run as
+ * baseline only (the storm, transcript and fault variants measure the
+ * dispatch path the negotiation cases share with them).
  * on one thread and on two (each its own session, one core), each as
  * baseline, under a reload storm (core_publish of pre-built snapshots from
  * another thread), with the transcript on, and with 100 fault rules that
@@ -79,6 +91,8 @@ enum bench_case {
 	CASE_REQUEST_VERSION,
 	CASE_REQUEST_VERSION_REFUSED,
 	CASE_CHECK_EXTENSION,
+	CASE_ROOT_HVCALL,
+	CASE_ROOT_HVCALL_EX,
 	CASE_COUNT
 };
 
@@ -87,6 +101,8 @@ static const char *const case_names[CASE_COUNT] = {
 	[CASE_REQUEST_VERSION] = "request_version",
 	[CASE_REQUEST_VERSION_REFUSED] = "request_version_refused",
 	[CASE_CHECK_EXTENSION] = "check_extension",
+	[CASE_ROOT_HVCALL] = "root_hvcall_property",
+	[CASE_ROOT_HVCALL_EX] = "root_hvcall_property_ex",
 };
 
 enum bench_variant {
@@ -106,12 +122,27 @@ static const char *const variant_names[VARIANT_COUNT] = {
 	[VARIANT_FAULTS] = "faults_100_nomatch",
 };
 
-/* Two cores: the fault variant's policy differs, the others share one. */
+/* The fault variant's policy differs from the negotiation cases' one; the
+ * root case serves a root-driver profile of its own. */
 enum bench_core {
 	CORE_PLAIN,
 	CORE_FAULTS,
+	CORE_ROOT,
 	CORE_COUNT
 };
+
+/* The root cases' policy and what it answers them. */
+#define ROOT_POLICY_TEXT                                                            \
+	"profile: microsoft\nhypervisor:\n"                                         \
+	"  vmm_capabilities: [map_gpa_preserve_adjustable, vp_affinity_property]\n" \
+	"  properties:\n    - {name: PROCESSOR_FEATURES0, value: 0x00F1FFFF7FFFFFFF}\n"
+#define ROOT_FEATURES0	UINT64_C(0x00F1FFFF7FFFFFFF)
+#define ROOT_CAPS_BANK0 ((UINT64_C(1) << 0) | (UINT64_C(1) << 2))
+
+static bool case_is_root(int bench_case)
+{
+	return bench_case == CASE_ROOT_HVCALL || bench_case == CASE_ROOT_HVCALL_EX;
+}
 
 struct bench_config {
 	enum bench_case bench_case;
@@ -126,6 +157,15 @@ struct bench_config {
 	uint64_t dropped, traced_calls;
 };
 
+/* One root case's buffers, per worker: the header stays as the caller wrote
+ * it (the core writes the answer's copy to OUT, as a front end's reply). */
+struct root_args {
+	struct mshv_root_hvcall header;
+	struct mshv_root_hvcall header_out;
+	struct mshv_emu_hv_get_property_ex_in in;
+	uint8_t output[MSHV_EMU_HV_PROPERTY_EX_OUT_SIZE];
+};
+
 struct bench;
 
 /* Aligned so that no two workers share a cache line (or an adjacent-line
@@ -138,6 +178,7 @@ struct bench_worker {
 	 * REQUESTED_VERSION for the refused request and CHECK_EXTENSION. */
 	struct emu_session fresh[CORE_COUNT];
 	struct emu_session locked[CORE_COUNT];
+	struct root_args root[2]; /* CASE_ROOT_HVCALL, CASE_ROOT_HVCALL_EX */
 	uint64_t start_ns, end_ns;
 	int64_t result_sum;
 	bool warm_up_failed;
@@ -262,6 +303,48 @@ static __attribute__((noinline)) int64_t loop_ioctl(struct emu_core *core,
 	return sum;
 }
 
+/* The caller's memory is this process's: what an in-process transport is. */
+static int local_read(struct emu_transport *transport, uint64_t addr, void *buf, size_t len)
+{
+	memcpy(buf, (const void *)(uintptr_t)addr, len);
+	return 0;
+}
+
+static int local_write(struct emu_transport *transport, uint64_t addr, const void *buf, size_t len)
+{
+	memcpy((void *)(uintptr_t)addr, buf, len);
+	return 0;
+}
+
+static struct emu_transport local_transport = {.read = local_read, .write = local_write};
+
+static void root_args_init(struct root_args *args, enum bench_case bench_case)
+{
+	bool ex = bench_case == CASE_ROOT_HVCALL_EX;
+	memset(args, 0, sizeof(*args));
+	args->in.partition_id = MSHV_EMU_HV_PARTITION_ID_SELF;
+	args->in.property_code = ex ? MSHV_EMU_HV_PROPERTY_VMM_CAPABILITIES
+				    : MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES0;
+	args->header = (struct mshv_root_hvcall){
+		.code = ex ? MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY_EX
+			   : MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+		.in_sz = ex ? sizeof(struct mshv_emu_hv_get_property_ex_in)
+			    : sizeof(struct mshv_emu_hv_get_property_in),
+		.out_sz = ex ? MSHV_EMU_HV_PROPERTY_EX_OUT_SIZE : sizeof(uint64_t),
+		.in_ptr = (uintptr_t)&args->in,
+		.out_ptr = (uintptr_t)args->output,
+	};
+}
+
+/* The value a root case's output holds after a call, as the caller reads it. */
+static bool root_answer_right(const struct root_args *args, enum bench_case bench_case)
+{
+	uint64_t word;
+	memcpy(&word, args->output + (bench_case == CASE_ROOT_HVCALL_EX ? 8 : 0), sizeof(word));
+	return args->header_out.status == 0 &&
+	       word == (bench_case == CASE_ROOT_HVCALL_EX ? ROOT_CAPS_BANK0 : ROOT_FEATURES0);
+}
+
 /* What every call of CASE answers, so a batch's sum tells a wrong path. */
 static int expected_result(enum bench_case bench_case)
 {
@@ -277,8 +360,9 @@ static int expected_result(enum bench_case bench_case)
 
 static uint32_t case_cmd(enum bench_case bench_case)
 {
-	return bench_case == CASE_CHECK_EXTENSION ? MSHV_NEGOTIATED_CHECK_EXTENSION
-						  : MSHV_REQUEST_VERSION;
+	return case_is_root(bench_case)		    ? MSHV_ROOT_HVCALL
+	       : bench_case == CASE_CHECK_EXTENSION ? MSHV_NEGOTIATED_CHECK_EXTENSION
+						    : MSHV_REQUEST_VERSION;
 }
 
 /* One batch of CASE on this thread; returns the sum of the answers. */
@@ -289,6 +373,15 @@ static int64_t worker_loop(struct bench_worker *worker, enum bench_case bench_ca
 	uint32_t value = bench_case == CASE_CHECK_EXTENSION ? SUPPORTED_CAP : REQUESTED_VERSION;
 	struct emu_call call = {
 		.cmd = case_cmd(bench_case), .in = &value, .in_size = sizeof(value)};
+	if (case_is_root(bench_case)) {
+		struct root_args *args = &worker->root[bench_case == CASE_ROOT_HVCALL_EX];
+		call.arg = (uintptr_t)&args->header;
+		call.in = &args->header;
+		call.in_size = sizeof(args->header);
+		call.out = &args->header_out;
+		call.out_size = sizeof(args->header_out);
+		call.transport = &local_transport;
+	}
 
 	switch (bench_case) {
 	case CASE_EMPTY_CALL:
@@ -315,15 +408,21 @@ static void worker_warm_up(struct bench_worker *worker)
 		uint32_t version = REQUESTED_VERSION;
 		struct emu_call request = {
 			.cmd = MSHV_REQUEST_VERSION, .in = &version, .in_size = sizeof(version)};
+		bool root = core_index == CORE_ROOT; /* a device fd: no version to lock */
 		if (core_open(core, &worker->fresh[core_index], &open_call) ||
 		    core_open(core, &worker->locked[core_index], &open_call) ||
-		    core_ioctl(core, &worker->locked[core_index], &request)) {
+		    (!root && core_ioctl(core, &worker->locked[core_index], &request))) {
 			worker->warm_up_failed = true;
 			return;
 		}
 		for (int bench_case = 0; bench_case < CASE_COUNT; bench_case++) {
+			if (bench_case != CASE_EMPTY_CALL && case_is_root(bench_case) != root)
+				continue;
 			int64_t sum = worker_loop(worker, bench_case, core_index, WARM_UP_CALLS);
-			if (sum != (int64_t)expected_result(bench_case) * WARM_UP_CALLS)
+			if (sum != (int64_t)expected_result(bench_case) * WARM_UP_CALLS ||
+			    (case_is_root(bench_case) &&
+			     !root_answer_right(&worker->root[bench_case == CASE_ROOT_HVCALL_EX],
+						bench_case)))
 				worker->warm_up_failed = true;
 		}
 	}
@@ -340,7 +439,9 @@ static void worker_batch(struct bench_worker *worker, const struct bench_config 
 			 unsigned long calls)
 {
 	struct bench *bench = worker->bench;
-	enum bench_core core_index = config->variant == VARIANT_FAULTS ? CORE_FAULTS : CORE_PLAIN;
+	enum bench_core core_index = case_is_root(config->bench_case)	 ? CORE_ROOT
+				     : config->variant == VARIANT_FAULTS ? CORE_FAULTS
+									 : CORE_PLAIN;
 	/* A start line, so the threads of a batch run at the same time: the
 	 * barrier's wake-ups can be a scheduler tick apart on a busy VM. */
 	atomic_fetch_add(&bench->start_line, 1);
@@ -778,7 +879,9 @@ static void print_ratios(struct bench_config *configs, unsigned count)
 			struct bench_config *base =
 				find_config(configs, count, bench_case, VARIANT_BASELINE, threads);
 			for (size_t v = 0;
-			     v < sizeof(compared_variants) / sizeof(*compared_variants); v++) {
+			     !case_is_root(bench_case) &&
+			     v < sizeof(compared_variants) / sizeof(*compared_variants);
+			     v++) {
 				snprintf(name, sizeof(name), "%s/baseline",
 					 variant_names[compared_variants[v]]);
 				print_ratio(name,
@@ -812,7 +915,9 @@ static void print_summary(const struct bench *bench, struct bench_config *config
 							  VARIANT_FLOOR, threads)),
 				base_ns);
 			for (size_t v = 0;
-			     v < sizeof(compared_variants) / sizeof(*compared_variants); v++) {
+			     !case_is_root(bench_case) &&
+			     v < sizeof(compared_variants) / sizeof(*compared_variants);
+			     v++) {
 				double ns = config_median(find_config(
 					configs, count, bench_case, compared_variants[v], threads));
 				char cell[32];
@@ -820,6 +925,8 @@ static void print_summary(const struct bench *bench, struct bench_config *config
 					 (ns / base_ns - 1) * 100);
 				fprintf(stderr, " %*s", v == 2 ? 19 : 16, cell);
 			}
+			if (case_is_root(bench_case))
+				fprintf(stderr, " %16s %16s %19s", "-", "-", "-");
 			fprintf(stderr, " %10.1f\n",
 				spread_of(base->calls_per_s, base->batches, 0, 1).median / 1e6);
 		}
@@ -859,7 +966,9 @@ static unsigned configs_build(struct bench_config *configs, unsigned rounds)
 							 .variant = VARIANT_FLOOR,
 							 .threads = threads};
 	for (int bench_case = CASE_REQUEST_VERSION; bench_case < CASE_COUNT; bench_case++)
-		for (int variant = VARIANT_BASELINE; variant < VARIANT_COUNT; variant++)
+		for (int variant = VARIANT_BASELINE;
+		     variant < (case_is_root(bench_case) ? VARIANT_BASELINE + 1 : VARIANT_COUNT);
+		     variant++)
 			for (unsigned threads = 1; threads <= BENCH_THREADS; threads++)
 				configs[count++] = (struct bench_config){.bench_case = bench_case,
 									 .variant = variant,
@@ -964,13 +1073,16 @@ static bool cores_init(struct bench *bench)
 {
 	struct policy_snapshot *plain = policy_from_text("dispatch.yaml", POLICY_TEXT);
 	struct policy_snapshot *faults = policy_with_faults();
-	if (!plain || !faults) {
+	struct policy_snapshot *root = policy_from_text("dispatch-root.yaml", ROOT_POLICY_TEXT);
+	if (!plain || !faults || !root) {
 		policy_free(plain);
 		policy_free(faults);
+		policy_free(root);
 		return false;
 	}
 	core_init(&bench->cores[CORE_PLAIN], plain);
 	core_init(&bench->cores[CORE_FAULTS], faults);
+	core_init(&bench->cores[CORE_ROOT], root);
 	return true;
 }
 
@@ -1072,6 +1184,10 @@ int main(int argc, char **argv)
 	}
 
 	struct bench_config configs[2 + (CASE_COUNT - 1) * (VARIANT_COUNT - 1) * BENCH_THREADS];
+	for (int c = 0; c < BENCH_THREADS; c++)
+		for (int r = 0; r < 2; r++)
+			root_args_init(&bench.workers[c].root[r],
+				       r ? CASE_ROOT_HVCALL_EX : CASE_ROOT_HVCALL);
 	unsigned count = configs_build(configs, options.rounds);
 	int status = 1;
 	bool warm;

@@ -10,6 +10,8 @@ Runs, on this machine, in one go (docs/benchmarks.md explains each):
      front, interleaved round by round against the null libfuse server (the
      transport floor), /dev/kvm's KVM_CHECK_EXTENSION (the in-kernel device),
      and umockdev (the mock users know)               (bench-client, bench-umockdev)
+  2b. the FUSE memory side channel: ROOT_HVCALL (pointers followed with
+     process_vm_readv/writev) against a plain round trip on the same daemon
   3. thread placement: client and daemon on one CPU, on two, unpinned
   4. memory: daemon RSS idle and per open session
   5. reload: request to new answers visible, for 10, 1,000 and 100,000
@@ -41,6 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RV, CE = 0x4004B800, 0x4004B801
 READY_DEADLINE_S = 10.0
@@ -182,6 +186,27 @@ class Suite:
                                    str(threads), "--calls", str(min(calls, 5000))],
                                   required=False, step="e2e", round=rnd)
 
+    # 2b ----------------------------------------------------------------
+    def side_channel(self):
+        """ROOT_HVCALL over FUSE (the daemon reads in_ptr and writes out_ptr
+        with process_vm_readv/writev) against a plain round trip on the same
+        daemon: GET_HOST_PARTITION_PROPERTY, whose 16 bytes travel in the
+        FUSE request and reply.  Both ask for PHYSICAL_ADDRESS_WIDTH."""
+        calls = 2000 if self.args.quick else 20000
+        policy = os.path.join(ROOT, "policies", "microsoft.yaml")
+        emu = self.emu("side", policy=policy)
+        try:
+            for rnd in range(self.rounds):
+                pair = [("plain", ["--cmd", "0xC010B801", "--value", "0x00060006"]),
+                        ("side-channel", ["--arg", "hvcall", "--value", "0x00060006"])]
+                if rnd % 2:
+                    pair.reverse()
+                for label, extra in pair:
+                    self.client(emu.node, 1, calls, label, extra, step="side-channel",
+                                round=rnd)
+        finally:
+            emu.stop()
+
     # 3 -----------------------------------------------------------------
     def placement(self):
         calls = 2000 if self.args.quick else 20000
@@ -315,8 +340,8 @@ class Suite:
                      "date": time.strftime("%Y-%m-%d"), "quick": self.args.quick})
 
     def run(self):
-        steps = [self.machine, self.dispatch, self.end_to_end, self.placement, self.memory,
-                 self.reload, self.cuse_vm]
+        steps = [self.machine, self.dispatch, self.end_to_end, self.side_channel,
+                 self.placement, self.memory, self.reload, self.cuse_vm]
         try:
             for step in steps:
                 started = time.monotonic()
@@ -403,6 +428,29 @@ def report(results, out):
             if per_round:
                 lines.append("| %d | %.3f | %s |" % (threads, median(per_round),
                                                      " ".join("%.2f" % x for x in per_round)))
+        lines.append("")
+
+    side = [r for r in results if r.get("step") == "side-channel"]
+    if side:
+        lines += ["### FUSE memory side channel (1 thread, microsoft policy, medians over rounds)",
+                  "", "| call | p50 µs | p99 µs | failures |", "|---|---|---|---|"]
+        for label, what in (("plain", "GET_HOST_PARTITION_PROPERTY (argument in the request)"),
+                            ("side-channel", "ROOT_HVCALL 0x44 (in_ptr/out_ptr by "
+                                             "process_vm_readv/writev)")):
+            rows = [r for r in side if r.get("label") == label]
+            if rows:
+                lines.append("| %s | %.1f | %.1f | %d |" % (
+                    what, median([r["p50_us"] for r in rows]),
+                    median([r["p99_us"] for r in rows]), sum(r["failures"] for r in rows)))
+        per_round = []
+        for rnd in sorted({r.get("round") for r in side}):
+            a = [r for r in side if r.get("label") == "side-channel" and r.get("round") == rnd]
+            b = [r for r in side if r.get("label") == "plain" and r.get("round") == rnd]
+            if a and b:
+                per_round.append(a[0]["p50_us"] / b[0]["p50_us"])
+        if per_round:
+            lines += ["", "side channel p50 / plain p50 (target ≤ 1.3): %.3f (per round: %s)" % (
+                median(per_round), " ".join("%.2f" % x for x in per_round))]
         lines.append("")
 
     place = [r for r in results if r.get("step") == "placement"]
