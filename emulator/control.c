@@ -25,6 +25,7 @@
 
 #include "daemon.h"
 #include "errnames.h"
+#include "front/hold.h"
 
 #define REQUEST_MAX 65536
 #define ARGS_MAX    16

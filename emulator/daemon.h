@@ -1,6 +1,6 @@
 /*
- * daemon.h - the running daemon's state, shared by main.c (start, signals)
- * and control.c (mshvctl's socket).
+ * daemon.h - the running daemon's state, shared by main.c (start, signals),
+ * control.c (mshvctl's socket) and daemon.c (what either asks for).
  */
 #ifndef MSHV_EMU_DAEMON_H
 #define MSHV_EMU_DAEMON_H

@@ -112,64 +112,7 @@ static struct policy_snapshot *load_policy(const char *path)
 	return snap;
 }
 
-/* ---- reload: SIGHUP and mshvctl ---- */
-
-int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
-{
-	pthread_mutex_lock(&daemon->reload_lock);
-	struct core_identity before;
-	core_identity(&daemon->core, &before);
-	const char *file = path ? path : daemon->policy_path;
-	int rc = 1;
-	if (!file) {
-		emu_log("reload: serving the embedded default (no --policy): nothing to reload");
-		if (report)
-			fprintf(report, "serving the embedded default: give a FILE to reload\n");
-		goto out;
-	}
-	struct diag_list diags = {0};
-	struct policy_snapshot *snap = policy_load_file(file, &diags);
-	if (!snap) {
-		char line[1024];
-		for (size_t i = 0; i < diags.count; i++) {
-			diag_format(&diags.items[i], line, sizeof(line));
-			emu_log("reload: %s", line);
-			if (report)
-				fprintf(report, "%s\n", line);
-		}
-		emu_log("reload: %s rejected; still serving generation %llu (%s)", file,
-			(unsigned long long)before.generation, before.digest);
-		if (report)
-			fprintf(report, "rejected; still serving generation %llu (%s)\n",
-				(unsigned long long)before.generation, before.digest);
-		diag_free(&diags);
-		goto out;
-	}
-	diag_free(&diags);
-	char digest[sizeof(snap->digest)];
-	memcpy(digest, snap->digest, sizeof(digest));
-	bool renamed = strcmp(snap->device_name, before.device_name) ||
-		       snap->device_mode != before.device_mode;
-	uint64_t generation = core_publish(&daemon->core, snap);
-	if (path) {
-		char *copy = strdup(path);
-		if (copy) {
-			free(daemon->policy_path);
-			daemon->policy_path = copy;
-		}
-	}
-	emu_log("reload: serving %s as generation %llu (%s)", file, (unsigned long long)generation,
-		digest);
-	if (report)
-		fprintf(report, "serving %s as generation %llu (%s)\n", file,
-			(unsigned long long)generation, digest);
-	if (renamed)
-		emu_log("reload: device name and mode take effect at the next start");
-	rc = 0;
-out:
-	pthread_mutex_unlock(&daemon->reload_lock);
-	return rc;
-}
+/* ---- reload: SIGHUP (mshvctl reload goes through control.c) ---- */
 
 struct reloader {
 	struct daemon *daemon;

@@ -11,37 +11,15 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "errnames.h"
-#include "front.h"
-
-int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)
-{
-	sigset_t all, previous;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &previous);
-	int err = pthread_create(thread, NULL, start, arg);
-	pthread_sigmask(SIG_SETMASK, &previous, NULL);
-	return err;
-}
-
-void emu_log(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "mshv-emu: %s\n", line);
-}
+#include "hold.h"
 
 /* The caller's command name, read only when a fault rule asks for it. */
 static const char *caller_comm(struct emu_caller *caller)
@@ -61,43 +39,6 @@ static const char *caller_comm(struct emu_caller *caller)
 	return caller->comm[0] ? caller->comm : NULL;
 }
 
-/* Once per daemon: the side channel failed for a reason other than a bad
- * pointer (the daemon may not read the caller's memory). */
-static atomic_bool memory_warned;
-
-static int memory_error(const struct front_transport *transport, int err)
-{
-	/* A bad pointer, one partly mapped, or a caller that is gone (a held
-	 * call whose thread exited): what its own copy would have met. */
-	if (err == EFAULT || err == EIO || err == ESRCH)
-		return -EFAULT;
-	if (!atomic_exchange(&memory_warned, true))
-		emu_log("cannot reach the memory of pid %d (%s): ioctls that follow pointers "
-			"answer %s; run mshv-emu as root, or with CAP_SYS_PTRACE",
-			(int)transport->pid, strerror(err), errname_of(EMU_NO_CALLER_MEMORY));
-	return -EMU_NO_CALLER_MEMORY;
-}
-
-static int transport_read(struct emu_transport *base, uint64_t addr, void *buf, size_t len)
-{
-	struct front_transport *transport = (struct front_transport *)base;
-	struct iovec local = {buf, len}, remote = {(void *)(uintptr_t)addr, len};
-	ssize_t got = process_vm_readv(transport->pid, &local, 1, &remote, 1, 0);
-	if (got == (ssize_t)len)
-		return 0;
-	return memory_error(transport, got < 0 ? errno : EFAULT);
-}
-
-static int transport_write(struct emu_transport *base, uint64_t addr, const void *buf, size_t len)
-{
-	struct front_transport *transport = (struct front_transport *)base;
-	struct iovec local = {(void *)buf, len}, remote = {(void *)(uintptr_t)addr, len};
-	ssize_t put = process_vm_writev(transport->pid, &local, 1, &remote, 1, 0);
-	if (put == (ssize_t)len)
-		return 0;
-	return memory_error(transport, put < 0 ? errno : EFAULT);
-}
-
 /* Once per daemon: a valid CREATE_PARTITION got no fd, which no kernel
  * does; say why and what can, so the VMM's failure is not a mystery. */
 static void log_no_fd(pid_t pid, int result)
@@ -111,75 +52,10 @@ static void log_no_fd(pid_t pid, int result)
 			(int)pid, result < 0 ? errname_of(-result) : "a value");
 }
 
-void front_transport_init(struct front_transport *transport, pid_t pid)
-{
-	transport->base = (struct emu_transport){
-		.read = transport_read,
-		.write = transport_write,
-	};
-	transport->pid = pid;
-}
-
 static struct emu_caller caller_of(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	return (struct emu_caller){.pid = ctx->pid, .uid = ctx->uid, .get_comm = caller_comm};
-}
-
-/*
- * Open sessions, listed so that shutdown frees them: the kernel sends
- * RELEASE asynchronously, and a daemon stopped right after a close may
- * never see it.  Open and release only, never the ioctl path.
- */
-struct session_node {
-	struct emu_session session; /* first: fi->fh points here */
-	struct session_node *prev, *next;
-};
-
-static struct {
-	pthread_mutex_t lock;
-	struct session_node *head;
-} sessions = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-struct emu_session *front_session_new(void)
-{
-	struct session_node *node = calloc(1, sizeof(*node));
-	if (!node)
-		return NULL;
-	pthread_mutex_lock(&sessions.lock);
-	node->next = sessions.head;
-	if (sessions.head)
-		sessions.head->prev = node;
-	sessions.head = node;
-	pthread_mutex_unlock(&sessions.lock);
-	return &node->session;
-}
-
-void front_session_free(struct emu_session *session)
-{
-	struct session_node *node = (struct session_node *)session;
-	pthread_mutex_lock(&sessions.lock);
-	if (node->prev)
-		node->prev->next = node->next;
-	else
-		sessions.head = node->next;
-	if (node->next)
-		node->next->prev = node->prev;
-	pthread_mutex_unlock(&sessions.lock);
-	free(node);
-}
-
-static void free_all_sessions(void)
-{
-	pthread_mutex_lock(&sessions.lock);
-	struct session_node *node = sessions.head;
-	sessions.head = NULL;
-	pthread_mutex_unlock(&sessions.lock);
-	while (node) {
-		struct session_node *next = node->next;
-		free(node);
-		node = next;
-	}
 }
 
 int open_errno(int result)
@@ -306,7 +182,7 @@ int front_loop(struct fuse_session *session, const struct front_options *options
 	int err = fuse_session_loop_mt(session, config);
 	fuse_loop_cfg_destroy(config);
 	front_hold_stop();
-	free_all_sessions();
+	front_sessions_free_all();
 	/* The loop returns the signal that stopped it, or a negative errno. */
 	if (err < 0) {
 		emu_log("serve: %s", strerror(-err));

@@ -43,6 +43,8 @@ void front_transport_init(struct front_transport *transport, pid_t pid);
 /* A session for a new open, listed until front_session_free (or shutdown). */
 struct emu_session *front_session_new(void);
 void front_session_free(struct emu_session *session);
+/* front_sessions_free_all - at shutdown, every session still listed. */
+void front_sessions_free_all(void);
 
 /* open_errno - the errno to reply to an open that failed with RESULT (< 0):
  * one fuse_reply_err can carry. */
@@ -58,19 +60,6 @@ void front_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi);
 void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
 		 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
-
-/*
- * Held replies (hold.c): calls a delay or hang fault holds back.
- * front_hold takes REQ and answers it later; FI is the open's reply for a
- * held open (NULL for an ioctl).  release lets every hung call go and
- * returns how many; count is how many are held now.
- */
-int front_hold_start(const struct front_options *options);
-void front_hold_stop(void);
-void front_hold(fuse_req_t req, struct emu_session *session, const struct emu_call *call,
-		const struct fuse_file_info *fi);
-unsigned front_hold_release(void);
-unsigned front_hold_count(void);
 
 /* front_ready - the node at PATH exists: log the start line and signal
  * readiness on options->ready_fd (a line "ready PATH\n", then close). */

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "front.h"
+#include "hold.h"
 
 struct held {
 	struct held *next;
