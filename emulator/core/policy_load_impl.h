@@ -6,6 +6,7 @@
 #ifndef MSHV_EMU_POLICY_LOAD_IMPL_H
 #define MSHV_EMU_POLICY_LOAD_IMPL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -83,5 +84,118 @@ extern const cyaml_schema_field_t root_driver_fields[];
 void root_build(struct loader *ld, const struct raw_hypervisor *hypervisor,
 		const struct raw_partition *partition, const struct raw_driver *driver,
 		struct policy_snapshot *snap, const struct profile_desc *desc);
+
+/* ---- the schema (policy_schema.c): every scalar a string ---- */
+struct raw_answer_fields {
+	char *value;
+	char *errno_name;
+};
+
+struct raw_device {
+	char *name;
+	char *mode;
+};
+
+struct raw_cap {
+	char *name;
+	char *id;
+	char *value;
+	char **versions;
+	unsigned versions_count;
+};
+
+struct raw_ioctl {
+	char *name;
+	char *cmd;
+	char *value;
+	char *errno_name;
+};
+
+struct raw_fault_match {
+	char *event, *ioctl, *arg, *session, *pid, *uid, *comm;
+};
+
+struct raw_fault_when {
+	char *once, *nth, *every, *after, *times, *probability;
+};
+
+struct raw_fault_action {
+	char *errno_name, *value, *delay_ms, *hang, *vanish_ms;
+};
+
+struct raw_fault {
+	char *name;
+	char *enabled;
+	struct raw_fault_match *match;
+	struct raw_fault_when *when;
+	struct raw_fault_action *action;
+};
+
+struct raw_faults {
+	char *seed;
+	struct raw_fault *rules;
+	unsigned rules_count;
+};
+
+struct raw_policy {
+	char *profile;
+	struct raw_device *device;
+	char **versions;
+	unsigned versions_count;
+	struct raw_cap *capabilities;
+	unsigned capabilities_count;
+	char *refusals[EMU_REFUSAL_COUNT];
+	char *numbers[EMU_OP_BUILTIN_COUNT];
+	struct raw_answer_fields *answers[EMU_OP_BUILTIN_COUNT];
+	struct raw_answer_fields *fixed_answers[EMU_OP_BUILTIN_COUNT];
+	struct raw_ioctl *ioctls;
+	unsigned ioctls_count;
+	struct raw_faults *faults;
+	struct raw_hypervisor *hypervisor;
+	struct raw_partition *partition;
+	struct raw_driver *driver;
+};
+
+extern const cyaml_schema_value_t policy_schema;
+extern const cyaml_schema_field_t fault_fields[];
+
+/* ---- locating errors (policy_locate.c) ---- */
+
+/*
+ * libcyaml reports one error, then a backtrace, innermost first:
+ *   Load: Unexpected key: bad
+ *     in mapping (line: 4, column: 11)
+ *     in sequence entry '2' (line: 4, column: 5)
+ *     in mapping field 'capabilities' (line: 3, column: 3)
+ * Its line numbers are those of the last event read, not of the offending
+ * node, so only the names are used: they give the path, and the node tree
+ * gives the position.  Sequence entries are 1-based there.
+ */
+struct cyaml_log_capture {
+	char message[512];
+	char segments[16][72]; /* innermost first */
+	unsigned depth;
+};
+
+void capture_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args);
+/* libcyaml failed: say why in the input's terms (WHAT: what a document is). */
+void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capture,
+			 cyaml_err_t err, const char *what);
+/* loader_done - free what locating errors built. */
+void loader_done(struct loader *ld);
+
+/* ---- values (policy_values.c) ---- */
+
+/* Decimal or 0x-hex, optionally negative; false if TEXT is anything else. */
+bool parse_int(const char *text, int64_t *out);
+/* A fixed answer: exactly one of VALUE and ERRNO_NAME. */
+bool get_answer(struct loader *ld, const char *path, const char *value, const char *errno_name,
+		policy_answer_t *out);
+/* Letters, digits, `_` and any of EXTRA. */
+bool valid_name(const char *name, const char *extra);
+
+/* ---- faults (policy_faults.c) ---- */
+
+void build_faults(struct loader *ld, const struct raw_policy *raw, struct policy_snapshot *snap);
 
 #endif
