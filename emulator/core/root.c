@@ -17,6 +17,7 @@
  * fixed answers (dispatch.c).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,9 @@ struct emu_partition_property {
 
 struct emu_partition {
 	_Atomic unsigned refs; /* the partition fd, and each VP fd */
+	/* The driver serializes a partition's ioctls on its pt_mutex; here it
+	 * makes INITIALIZE and a before-initialize SET one or the other. */
+	pthread_mutex_t lock;
 	_Atomic bool initialized;
 	uint64_t id; /* what the driver writes over the input's partition id */
 	_Atomic uint64_t vps[POLICY_MAX_VPS / 64];
@@ -53,6 +57,7 @@ static struct emu_partition *partition_new(const struct policy_snapshot *snap, u
 	if (!partition)
 		return NULL;
 	atomic_init(&partition->refs, 1);
+	pthread_mutex_init(&partition->lock, NULL);
 	partition->id = PARTITION_ID_BASE + id;
 	partition->property_count = snap->partition_property_count;
 	for (unsigned i = 0; i < snap->partition_property_count; i++) {
@@ -65,8 +70,10 @@ static struct emu_partition *partition_new(const struct policy_snapshot *snap, u
 
 static void partition_put(struct emu_partition *partition)
 {
-	if (partition && atomic_fetch_sub(&partition->refs, 1) == 1)
+	if (partition && atomic_fetch_sub(&partition->refs, 1) == 1) {
+		pthread_mutex_destroy(&partition->lock);
 		free(partition);
+	}
 }
 
 static struct emu_partition_property *partition_property(struct emu_partition *partition,
@@ -184,11 +191,15 @@ static uint16_t set_property(struct emu_session *session, uint32_t code, uint64_
 		return MSHV_EMU_HV_STATUS_UNKNOWN_PROPERTY;
 	if (own->settable == POLICY_SET_NEVER)
 		return MSHV_EMU_HV_STATUS_ACCESS_DENIED;
+	uint16_t status = MSHV_EMU_HV_STATUS_SUCCESS;
+	pthread_mutex_lock(&session->partition->lock);
 	if (own->settable == POLICY_SET_BEFORE_INITIALIZE &&
 	    atomic_load(&session->partition->initialized))
-		return MSHV_EMU_HV_STATUS_INVALID_PARTITION_STATE;
-	atomic_store_explicit(&own->value, value, memory_order_relaxed);
-	return MSHV_EMU_HV_STATUS_SUCCESS;
+		status = MSHV_EMU_HV_STATUS_INVALID_PARTITION_STATE;
+	else
+		atomic_store_explicit(&own->value, value, memory_order_relaxed);
+	pthread_mutex_unlock(&session->partition->lock);
+	return status;
 }
 
 /* Copy LEN bytes of SRC to OUTPUT + OFFSET, cut at OUT_SIZE: the driver
@@ -407,7 +418,9 @@ int root_op_initialize_partition(struct emu_core *core, const struct policy_snap
 				 struct emu_call *call)
 {
 	/* A second INITIALIZE is a no-op in the driver. */
+	pthread_mutex_lock(&session->partition->lock);
 	atomic_store(&session->partition->initialized, true);
+	pthread_mutex_unlock(&session->partition->lock);
 	return 0;
 }
 

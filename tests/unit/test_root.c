@@ -7,6 +7,8 @@
  * output buffer, and mshv-ioctls 0.7's start-up down to a VP.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,5 +717,102 @@ Test(root, the_transcript_records_what_replays_a_call)
 		 (unsigned long long)args.pt_cpu_fbanks[0],
 		 (unsigned long long)args.pt_cpu_fbanks[1]);
 	cr_expect_not_null(strstr(text, banks), "%s\nwant %s", text, banks);
+	finish();
+}
+
+/* SET of a before-initialize property racing INITIALIZE on one partition:
+ * the driver serializes a partition's ioctls, so either the SET lands
+ * before INITIALIZE (and is what a later GET reads) or it is refused with
+ * INVALID_PARTITION_STATE.  It never succeeds after INITIALIZE returned. */
+struct init_race {
+	struct emu_session *partition;
+	atomic_uint *start; /* a start line both threads spin on */
+	uint64_t value;
+	uint16_t set_status;
+	uint64_t read_after_init;
+};
+
+static void start_line(atomic_uint *line)
+{
+	atomic_fetch_add(line, 1);
+	while (atomic_load(line) < 2)
+		;
+}
+
+static void *race_set(void *arg)
+{
+	struct init_race *race = arg;
+	struct test_transport own = {.base = {.read = t_read, .write = t_write}};
+	struct mshv_emu_hv_set_property_in in = {
+		.property_code = MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES,
+		.property_value = race->value};
+	struct mshv_root_hvcall h = {.code = MSHV_EMU_HVCALL_SET_PARTITION_PROPERTY,
+				     .in_sz = sizeof(in),
+				     .in_ptr = (uintptr_t)&in};
+	start_line(race->start);
+	ioctl_on(race->partition, MSHV_ROOT_HVCALL, &h, sizeof(h), &own.base);
+	race->set_status = h.status;
+	return NULL;
+}
+
+static void *race_initialize(void *arg)
+{
+	struct init_race *race = arg;
+	struct test_transport own = {.base = {.read = t_read, .write = t_write}};
+	struct mshv_emu_hv_get_property_in in = {
+		.property_code = MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES};
+	uint64_t value = 0;
+	struct mshv_root_hvcall h = {.code = MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+				     .in_sz = sizeof(in),
+				     .out_sz = sizeof(value),
+				     .in_ptr = (uintptr_t)&in,
+				     .out_ptr = (uintptr_t)&value};
+	start_line(race->start);
+	/* Spread INITIALIZE over the whole of the SET's path, round by round. */
+	for (volatile uint64_t spin = 0; spin < race->value % 64 * 8; spin++)
+		;
+	ioctl_on(race->partition, MSHV_INITIALIZE_PARTITION, NULL, 0, &own.base);
+	ioctl_on(race->partition, MSHV_ROOT_HVCALL, &h, sizeof(h), &own.base);
+	race->read_after_init = value;
+	return NULL;
+}
+
+Test(root, set_racing_initialize_is_one_or_the_other)
+{
+	serve_file("microsoft.yaml");
+	struct mshv_emu_create_partition_v2 args = crate_v2();
+	unsigned refused = 0, landed = 0;
+	for (uint64_t i = 1; i <= 2000; i++) {
+		int fd = create_partition_v2(&args);
+		atomic_uint start = 0;
+		struct init_race race = {.partition = object_of(fd), .start = &start, .value = i};
+		pthread_t setter, initializer;
+		cr_assert_eq(pthread_create(&setter, NULL, race_set, &race), 0);
+		cr_assert_eq(pthread_create(&initializer, NULL, race_initialize, &race), 0);
+		pthread_join(setter, NULL);
+		pthread_join(initializer, NULL);
+		struct mshv_root_hvcall h;
+		struct guarded out;
+		cr_assert_eq(get_property(race.partition,
+					  MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, &out, &h),
+			     0);
+		uint64_t now = u64_at(out.data);
+		cr_assert_eq(now, race.read_after_init,
+			     "round %llu: the property changed after INITIALIZE returned "
+			     "(read %llu then, %llu now)",
+			     (unsigned long long)i, (unsigned long long)race.read_after_init,
+			     (unsigned long long)now);
+		if (race.set_status == 0) {
+			cr_assert_eq(now, i, "a SET that succeeded is what GET reads");
+			landed++;
+		} else {
+			cr_assert_eq(race.set_status, MSHV_EMU_HV_STATUS_INVALID_PARTITION_STATE);
+			cr_assert_eq(now, 0);
+			refused++;
+		}
+		core_release(&core, race.partition, NULL);
+		transport.fds[fd - FD_BASE] = NULL;
+	}
+	cr_log_info("2000 races: SET landed first %u times, was refused %u times", landed, refused);
 	finish();
 }
