@@ -46,11 +46,32 @@ struct emu_session {
 #define EMU_NO_CALLER_MEMORY EOPNOTSUPP
 
 /*
- * What a transport can do beyond the ioctl's own argument (DESIGN.md 3).
- * Any member may be NULL: the transport cannot, and the op answers the
- * documented errno (docs/abi.md, "What each transport carries").
+ * What a transport answers when it does not hold the caller's memory an op
+ * asked for yet, but can get it: CUSE's unrestricted ioctls, where the
+ * kernel copies what the daemon names in a retry.  The call ends without a
+ * count or a transcript line, and comes back with the memory (continued).
+ * No errno is this large, so it never reaches a caller.
+ */
+#define EMU_RETRY_WITH_MEMORY 0x10000
+
+/* A stretch of the caller's memory an op will read or write. */
+struct emu_region {
+	uint64_t addr;
+	size_t len;
+	bool write;
+};
+
+/*
+ * What a transport can do beyond the ioctl's own argument (docs/abi.md,
+ * "What each transport carries").  Any member may be NULL: the transport
+ * cannot, and the op answers the documented errno.
  *   read / write  copy LEN bytes of the caller's memory at ADDR: 0, or
- *                 -EFAULT where the caller's copy_from/to_user would fault.
+ *                 -EFAULT where the caller's copy_from/to_user would fault,
+ *                 or -EMU_RETRY_WITH_MEMORY (above).
+ *   prepare       the regions an op will read and write, named before it
+ *                 acts: an op that writes the caller's memory calls it
+ *                 before any effect, so that a retry never repeats one.
+ *                 0, or -EMU_RETRY_WITH_MEMORY.
  *   install       bind a new fd in the caller to OBJECT, a session the core
  *                 made (ownership passes on success: core_release frees it
  *                 at the fd's last close); returns the fd or -errno.
@@ -58,14 +79,17 @@ struct emu_session {
 struct emu_transport {
 	int (*read)(struct emu_transport *transport, uint64_t addr, void *buf, size_t len);
 	int (*write)(struct emu_transport *transport, uint64_t addr, const void *buf, size_t len);
+	int (*prepare)(struct emu_transport *transport, const struct emu_region *regions,
+		       unsigned count);
 	int (*install)(struct emu_transport *transport, struct emu_session *object);
 };
 
 /*
- * One ioctl as the kernel hands it to a daemon in restricted mode: the
- * kernel has already copied _IOC_SIZE(cmd) bytes in (_IOC_WRITE) and will
- * copy up to OUT_SIZE bytes out (_IOC_READ).  ARG is the caller's raw
- * argument: a by-value argument for _IO commands.
+ * One ioctl as the kernel hands it to a daemon in restricted mode (CUSE's
+ * front end presents its unrestricted ioctls the same way): the kernel has
+ * already copied _IOC_SIZE(cmd) bytes in (_IOC_WRITE) and will copy up to
+ * OUT_SIZE bytes out (_IOC_READ).  ARG is the caller's raw argument: a
+ * by-value argument for _IO commands.
  */
 struct emu_call {
 	uint32_t cmd;
@@ -77,6 +101,9 @@ struct emu_call {
 	struct emu_caller *caller;	 /* NULL: no caller-specific fault rule matches */
 	struct emu_transport *transport; /* NULL: no caller memory, no new fds */
 	struct trace_detail detail;	 /* set by root ops, for the transcript */
+	/* The same call again, with the memory a transport asked the kernel
+	 * for: its faults were decided the first time (none fired). */
+	bool continued;
 
 	/* Set by core_ioctl / core_open. */
 	size_t out_len;	  /* bytes of OUT to copy back */

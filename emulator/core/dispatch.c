@@ -315,12 +315,14 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 		call->time_ns = realtime_ns();
 	if (core_vanished(core)) { /* one relaxed load unless a vanish is armed */
 		result = -ENODEV;  /* the driver is gone: what an fd on a removed device gets */
-	} else if ((rule = ioctl_fault(core, snap, entry, session, call))) {
+	} else if (!call->continued && (rule = ioctl_fault(core, snap, entry, session, call))) {
 		result = apply_fault(core, rule, call);
 	} else {
 		result = answer(core, snap, entry, session, call);
 	}
-	if (!call->hold_ns && !call->hang) {
+	if (result == -EMU_RETRY_WITH_MEMORY) {
+		/* Not answered yet: the front end asks the kernel for the memory. */
+	} else if (!call->hold_ns && !call->hang) {
 		core_count(core, snap, entry, result);
 		if (tracing)
 			core_trace_event(core, TRACE_IOCTL, session, call,
@@ -346,9 +348,11 @@ int core_ioctl_complete(struct emu_core *core, struct emu_session *session, stru
 		result = answer(core, snap, entry, session, call);
 	else
 		result = call->held_result;
-	core_count(core, snap, entry, result);
-	core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL, result,
-			 snap->generation, true);
+	if (result != -EMU_RETRY_WITH_MEMORY) {
+		core_count(core, snap, entry, result);
+		core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL,
+				 result, snap->generation, true);
+	}
 	urcu_bp_read_unlock();
 	return result;
 }

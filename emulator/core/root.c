@@ -288,6 +288,16 @@ int root_op_hvcall(struct emu_core *core, const struct policy_snapshot *snap,
 		return -EMU_NO_CALLER_MEMORY;
 	if (!call->out || call->out_size < sizeof(header))
 		return -EFAULT; /* the header cannot be written back */
+	size_t out_size = header.out_ptr ? header.out_sz : 0;
+	if (transport->prepare) {
+		const struct emu_region regions[] = {
+			{.addr = header.in_ptr, .len = header.in_sz},
+			{.addr = header.out_ptr, .len = out_size, .write = true},
+		};
+		int err = transport->prepare(transport, regions, out_size ? 2 : 1);
+		if (err)
+			return err;
+	}
 
 	union {
 		uint8_t bytes[MSHV_EMU_HV_PAGE_SIZE];
@@ -302,7 +312,6 @@ int root_op_hvcall(struct emu_core *core, const struct policy_snapshot *snap,
 		session->partition ? session->partition->id : MSHV_EMU_HV_PARTITION_ID_SELF;
 
 	uint8_t output[MSHV_EMU_HV_PAGE_SIZE];
-	size_t out_size = header.out_ptr ? header.out_sz : 0;
 	memset(output, 0, out_size);
 	uint16_t status;
 	/* Every call these ops model is a simple (non-rep) hypercall. */

@@ -1,8 +1,13 @@
 /*
  * cuse.c - the CUSE front end: a character device /dev/NAME.
  *
- * Restricted ioctls (no CUSE_UNRESTRICTED_IOCTL): one round trip per call,
- * and the kernel itself answers EFAULT for a bad pointer.  The node is made
+ * Unrestricted ioctls (CUSE_UNRESTRICTED_IOCTL): the kernel copies nothing
+ * until the daemon says what, with a retry (gather.c), as a real driver's
+ * copy_from_user would: the argument's _IOC_SIZE bytes first, then any
+ * memory an op follows a pointer to (MSHV_ROOT_HVCALL's in_ptr and out_ptr,
+ * CREATE_PARTITION's v2 structure).  So the daemon needs no right over the
+ * caller's memory, and the kernel itself answers EFAULT for a bad pointer.
+ * A call costs two round trips, three when it follows pointers.  The node is made
  * by devtmpfs (or udev) when the kernel accepts our CUSE_INIT reply; we wait
  * for it with a deadline, set its mode as the driver did (0600 by default),
  * and only then report readiness.  CUSE cannot hand out new fds or mmap, so
@@ -93,7 +98,7 @@ int front_cuse_run(const struct front_options *options)
 	struct cuse_info info = {
 		.dev_info_argc = 1,
 		.dev_info_argv = dev_info,
-		.flags = 0, /* restricted ioctls: see the top of this file */
+		.flags = CUSE_UNRESTRICTED_IOCTL, /* see the top of this file */
 	};
 	char arg0[] = "mshv-emu", fg[] = "-f";
 	char *argv[] = {arg0, fg, NULL};

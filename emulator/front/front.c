@@ -118,24 +118,35 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 	struct emu_caller caller = caller_of(req);
 	struct front_transport transport;
 	front_transport_init(&transport, caller.pid);
-	unsigned char out[256];
+	/* Restricted: what the kernel copies back of the argument (256 covers
+	 * every built-in).  Unrestricted: the argument, then the regions. */
+	uint8_t out[(1u << _IOC_SIZEBITS) + FRONT_GATHER_BYTES];
 	struct emu_call call = {
 		.cmd = cmd,
 		.arg = (uintptr_t)arg,
 		.in = in_buf,
 		.in_size = in_bufsz,
 		.out = out,
-		.out_size = out_bufsz < sizeof(out) ? out_bufsz : sizeof(out),
+		.out_size = out_bufsz < 256 ? out_bufsz : 256,
 		.caller = &caller,
 		.transport = &transport.base,
 	};
+	if (flags & FUSE_IOCTL_UNRESTRICTED) {
+		int first = front_gather_begin(&transport, &call, in_buf, in_bufsz, out_bufsz, out,
+					       sizeof(out));
+		if (first) {
+			front_reply_ioctl(req, &call, first > 0 ? -EMU_RETRY_WITH_MEMORY : first,
+					  &transport);
+			return;
+		}
+	}
 	int result = core_ioctl(options->core, session, &call);
 	if (call.detail.kind == TRACE_DETAIL_CREATE_PARTITION && call.detail.no_fd)
 		log_no_fd(caller.pid, result);
 	if (call.hold_ns || call.hang)
 		front_hold(req, session, &call, NULL);
 	else
-		fuse_reply_ioctl(req, result, call.out_len ? out : NULL, call.out_len);
+		front_reply_ioctl(req, &call, result, &transport);
 }
 
 static struct {

@@ -27,18 +27,69 @@ int front_cuse_run(const struct front_options *options);
 int front_fuse_run(const struct front_options *options);
 
 /*
- * The caller's memory for FUSE and CUSE: process_vm_readv/writev on the
- * thread that made the request (the request's pid), which needs the right
- * to ptrace it (root, or CAP_SYS_PTRACE).  Neither front can install an fd,
- * so install is NULL: CREATE_PARTITION answers the policy's
- * create_partition errno.
+ * The caller's memory for FUSE and CUSE.
+ *
+ * Side channel (memory.c; FUSE, and CUSE's restricted ioctls):
+ * process_vm_readv/writev on the thread that made the request (the
+ * request's pid), which needs the right to ptrace it (root, or
+ * CAP_SYS_PTRACE).
+ *
+ * Gather (gather.c; CUSE's unrestricted ioctls): the kernel copies what the
+ * daemon names in a retry, as it does for a real driver's copy_from_user,
+ * so it needs no right over the caller.  An op's first pass records the
+ * regions it reads and writes and ends with -EMU_RETRY_WITH_MEMORY; the
+ * front answers with a retry naming them after the argument's own
+ * _IOC_SIZE bytes; the call comes back with their bytes and is run again
+ * (continued), finding each region where it asked for it, in order.
+ *
+ * Neither can install an fd, so install is NULL: CREATE_PARTITION answers
+ * the policy's create_partition errno.
  */
+#define FRONT_GATHER_MAX   8		    /* regions of one call */
+#define FRONT_GATHER_BYTES (2 * 4096 + 256) /* in or out, beyond the argument */
+
+struct front_gather {
+	bool active;
+	size_t base_in, base_out; /* the argument's own bytes, first in each direction */
+	const uint8_t *in;	  /* the regions' bytes after the argument's (NULL: none yet) */
+	size_t in_len;
+	uint8_t *out; /* where writes to write regions go, out_len bytes */
+	size_t out_len;
+	size_t in_used, out_used;
+	unsigned count; /* regions found in IN/OUT, then regions to ask for */
+	struct emu_region regions[FRONT_GATHER_MAX];
+	size_t offset[FRONT_GATHER_MAX];  /* in IN or OUT; SIZE_MAX: not there yet */
+	size_t written[FRONT_GATHER_MAX]; /* write regions: bytes written from the start */
+	bool too_many;
+};
+
 struct front_transport {
 	struct emu_transport base;
 	pid_t pid;
+	struct front_gather gather;
 };
 
 void front_transport_init(struct front_transport *transport, pid_t pid);
+
+/*
+ * front_gather_begin - TRANSPORT gathers for an unrestricted ioctl CMD whose
+ * request brought IN_BUF/IN_BUFSZ and can take OUT_BUFSZ bytes back.
+ * Returns 1 when the request is the first of the call (nothing copied yet)
+ * and must be answered with front_reply_ioctl's retry for the argument, 0
+ * to dispatch (CALL's in, in_size and out_size set; OUT receives what the
+ * core writes back, then the write regions), or -errno.
+ */
+int front_gather_begin(struct front_transport *transport, struct emu_call *call, const void *in_buf,
+		       size_t in_bufsz, size_t out_bufsz, uint8_t *out, size_t out_cap);
+
+/*
+ * front_reply_ioctl - reply to REQ with RESULT, what core_ioctl (or
+ * core_ioctl_complete) answered for CALL over TRANSPORT: the argument
+ * CALL->out holds, and for a gathering transport the write regions; or, for
+ * -EMU_RETRY_WITH_MEMORY, a retry naming the argument and every region.
+ */
+void front_reply_ioctl(fuse_req_t req, const struct emu_call *call, int result,
+		       struct front_transport *transport);
 
 /* A session for a new open, listed until front_session_free (or shutdown). */
 struct emu_session *front_session_new(void);

@@ -94,7 +94,7 @@ static void answer(struct held *h)
 	h->call.out = out;
 	h->call.out_size = h->call.out_size < sizeof(out) ? h->call.out_size : sizeof(out);
 	int result = core_ioctl_complete(core, h->session, &h->call, h->interrupted);
-	fuse_reply_ioctl(h->req, result, h->call.out_len ? out : NULL, h->call.out_len);
+	front_reply_ioctl(h->req, &h->call, result, &h->transport);
 }
 
 static void *hold_thread(void *arg)
@@ -211,6 +211,13 @@ void front_hold(fuse_req_t req, struct emu_session *session, const struct emu_ca
 	if (call->transport) {
 		h->transport = *(const struct front_transport *)call->transport;
 		h->call.transport = &h->transport.base;
+		/* A gathering call is held before it reached for memory (a later
+		 * pass skips the faults): nothing copied stays valid after this
+		 * request, and what it reaches for is asked for when it answers. */
+		struct front_gather *g = &h->transport.gather;
+		if (g->active)
+			*g = (struct front_gather){
+				.active = true, .base_in = g->base_in, .base_out = g->base_out};
 	}
 	if (call->in && call->in_size) {
 		h->in = malloc(call->in_size);

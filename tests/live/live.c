@@ -12,10 +12,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <criterion/criterion.h>
 
@@ -122,6 +125,11 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		if (policy) {
 			argv[argc++] = "--policy";
 			argv[argc++] = policy;
+		}
+		/* Out of the bounding set, so not in what exec gives root either. */
+		if (d->drop_ptrace && prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) != 0) {
+			fprintf(stderr, "drop CAP_SYS_PTRACE: %s\n", strerror(errno));
+			_exit(127);
 		}
 		execvp(bin, (char **)argv);
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));

@@ -21,6 +21,7 @@ struct daemon {
 	char node[512]; /* from the ready line */
 	char log[96];
 	char name[64];
+	bool drop_ptrace; /* start it without CAP_SYS_PTRACE */
 };
 
 /* The daemon a test starts; daemon_teardown (a suite's .fini) stops it. */

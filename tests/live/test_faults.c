@@ -426,3 +426,49 @@ Test(faults, mshvctl_is_refused_for_another_uid)
 	cr_expect(strstr(out, "permission denied: uid 65534") != NULL, "%s", out);
 	cr_expect(log_wait_for(d, "control: refused uid 65534", 2000), "the refusal is not logged");
 }
+
+/* A delayed hypercall still follows its pointers when it is answered: over
+ * FUSE by the side channel, over CUSE by the retry the held call asks the
+ * kernel for.  The delay is counted once, and the answer is the policy's. */
+Test(faults, a_held_hypercall_follows_its_pointers)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, "profile: microsoft\n"
+		      "hypervisor:\n  properties:\n"
+		      "    - {name: PHYSICAL_ADDRESS_WIDTH, value: 52}\n"
+		      "faults:\n  rules:\n"
+		      "    - {name: slow-hvcall, match: {ioctl: ROOT_HVCALL}, when: {once: true},\n"
+		      "       action: {delay_ms: 50}}\n");
+	int fd = open_node(d);
+	struct mshv_emu_hv_get_property_in in = {
+		.partition_id = MSHV_EMU_HV_PARTITION_ID_SELF,
+		.property_code = MSHV_EMU_HV_PROPERTY_PHYSICAL_ADDRESS_WIDTH};
+	for (int call = 0; call < 2; call++) {
+		uint64_t value = 0;
+		struct mshv_root_hvcall hdr = {.code = MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+					       .in_sz = sizeof(in),
+					       .out_sz = sizeof(value),
+					       .in_ptr = (uintptr_t)&in,
+					       .out_ptr = (uintptr_t)&value};
+		long start = now_ms();
+		cr_expect_eq(ioctl(fd, MSHV_ROOT_HVCALL, &hdr), 0, "call %d: errno %d", call,
+			     errno);
+		long took = now_ms() - start;
+		cr_expect_eq(value, 52, "call %d: PHYSICAL_ADDRESS_WIDTH %llu", call,
+			     (unsigned long long)value);
+		cr_expect_eq(hdr.status, 0, "call %d: status 0x%x", call, hdr.status);
+		if (call == 0)
+			cr_expect_geq(took, 50, "the first call is held");
+	}
+	close(fd);
+	char out[4096];
+	const char *const stats[] = {"stats", NULL};
+	cr_assert_eq(ctl(d, out, sizeof(out), stats), 0, "%s", out);
+	/* "slow-hvcall  policy  on  MATCHED  FIRED": each call is one match, for
+	 * however many requests the front end needed to carry it. */
+	const char *row = strstr(out, "slow-hvcall");
+	unsigned matched = 0, fired = 0;
+	cr_assert(row && sscanf(row, "%*s %*s %*s %u %u", &matched, &fired) == 2, "%s", out);
+	cr_expect_eq(matched, 2, "matched %u times in 2 calls", matched);
+	cr_expect_eq(fired, 1, "fired %u times", fired);
+}

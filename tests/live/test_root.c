@@ -38,7 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -817,5 +820,65 @@ Test(root, hvcall_writes_exactly_out_sz_bytes)
 	else
 		cr_expect_neq(value, 0xAAAAAAAAAAAAAAAAull, "the output was not written");
 	close(fd);
+	free(text);
+}
+
+/*
+ * A caller whose memory the daemon may not read: the daemon runs without
+ * CAP_SYS_PTRACE and the caller is another user.  Over CUSE the kernel
+ * copies in_ptr and out_ptr for the daemon (unrestricted ioctls, retried
+ * with the regions named), as for a real driver's copy_from_user, so the
+ * call is answered.  Over FUSE the only way to them is process_vm_readv,
+ * which is refused: the call answers EOPNOTSUPP and the daemon says why.
+ */
+Test(root, a_caller_the_daemon_may_not_ptrace)
+{
+	char *text = policy_text("microsoft.yaml");
+	char path[] = "/tmp/mshv-live-policy-XXXXXX";
+	int policy_fd = mkstemp(path);
+	cr_assert_geq(policy_fd, 0, "mkstemp: %s", strerror(errno));
+	FILE *policy = fdopen(policy_fd, "w");
+	cr_assert_not_null(policy);
+	fprintf(policy, "%s\ndevice:\n  mode: \"0666\"\n", text);
+	cr_assert_eq(fclose(policy), 0);
+	daemon_under_test.drop_ptrace = true;
+	daemon_start(&daemon_under_test, path);
+	unlink(path);
+	/* The FUSE node lives under the test's 0700 scratch directory. */
+	cr_assert_eq(chmod(daemon_under_test.dir, 0755), 0);
+
+	int report[2];
+	cr_assert_eq(pipe(report), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		struct property p = {.result = -ECHILD};
+		if (setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0) {
+			int fd = open(daemon_under_test.node, O_RDONLY | O_CLOEXEC);
+			p = fd < 0 ? (struct property){.result = -errno}
+				   : get_property(fd, MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES0);
+		}
+		_exit(write(report[1], &p, sizeof(p)) == sizeof(p) ? 0 : 1);
+	}
+	close(report[1]);
+	struct property p;
+	cr_assert_eq(read(report[0], &p, sizeof(p)), (ssize_t)sizeof(p),
+		     "no report from the child");
+	close(report[0]);
+	int status;
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	uint64_t want;
+	cr_assert(policy_value(text, "PROCESSOR_FEATURES0", &want));
+	if (front_is_cuse()) {
+		cr_expect_eq(p.result, 0, "CUSE: got %d (%s), status 0x%x", p.result,
+			     strerror(-p.result), p.hdr.status);
+		cr_expect_eq(p.value, want, "CUSE: PROCESSOR_FEATURES0 0x%llx, policy 0x%llx",
+			     (unsigned long long)p.value, (unsigned long long)want);
+	} else {
+		cr_expect_eq(p.result, -EOPNOTSUPP, "FUSE: got %d (%s), want EOPNOTSUPP", p.result,
+			     strerror(-p.result));
+		cr_expect(log_wait_for(&daemon_under_test, "cannot reach the memory of pid", 5000),
+			  "the daemon says once why it could not follow the pointers");
+	}
 	free(text);
 }

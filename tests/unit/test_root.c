@@ -816,3 +816,91 @@ Test(root, set_racing_initialize_is_one_or_the_other)
 	cr_log_info("2000 races: SET landed first %u times, was refused %u times", landed, refused);
 	finish();
 }
+
+/* CUSE's unrestricted ioctls in process: a transport that holds none of the
+ * caller's memory until the call comes back for it. */
+struct retry_transport {
+	struct emu_transport base;
+	bool have; /* the kernel copied the regions: the call is continued */
+	unsigned asked;
+};
+
+static int r_prepare(struct emu_transport *base, const struct emu_region *regions, unsigned count)
+{
+	struct retry_transport *t = (struct retry_transport *)base;
+	t->asked++;
+	return t->have ? 0 : -EMU_RETRY_WITH_MEMORY;
+}
+
+static int r_read(struct emu_transport *base, uint64_t addr, void *buf, size_t len)
+{
+	if (!((struct retry_transport *)base)->have)
+		return -EMU_RETRY_WITH_MEMORY;
+	memcpy(buf, (const void *)(uintptr_t)addr, len);
+	return 0;
+}
+
+static int r_write(struct emu_transport *base, uint64_t addr, const void *buf, size_t len)
+{
+	if (!((struct retry_transport *)base)->have)
+		return -EMU_RETRY_WITH_MEMORY;
+	memcpy((void *)(uintptr_t)addr, buf, len);
+	return 0;
+}
+
+static int hvcall_through(struct retry_transport *t, struct mshv_root_hvcall *h, bool continued)
+{
+	unsigned char out[sizeof(*h)];
+	struct emu_call call = {.cmd = MSHV_ROOT_HVCALL,
+				.arg = (uintptr_t)h,
+				.in = h,
+				.in_size = sizeof(*h),
+				.out = out,
+				.out_size = sizeof(out),
+				.transport = &t->base,
+				.continued = continued};
+	int result = core_ioctl(&core, &device, &call);
+	if (call.out_len)
+		memcpy(h, out, call.out_len);
+	return result;
+}
+
+Test(root, a_retry_for_memory_is_not_an_answer)
+{
+	/* A rule that fires on its third evaluation: the refused header is the
+	 * first, the retry the second; the continued call must not be the third. */
+	serve("profile: microsoft\nfaults:\n  rules:\n"
+	      "    - {name: third, match: {ioctl: ROOT_HVCALL}, when: {every: 3},\n"
+	      "       action: {errno: EIO}}\n");
+	struct retry_transport t = {
+		.base = {.read = r_read, .write = r_write, .prepare = r_prepare}};
+	struct mshv_emu_hv_get_property_in in = {
+		.property_code = MSHV_EMU_HV_PROPERTY_PHYSICAL_ADDRESS_WIDTH};
+	uint64_t value = 0;
+	struct mshv_root_hvcall h = {.code = MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+				     .in_sz = sizeof(in),
+				     .out_sz = sizeof(value),
+				     .in_ptr = (uintptr_t)&in,
+				     .out_ptr = (uintptr_t)&value};
+	struct mshv_root_hvcall bad = h;
+	bad.rsvd[0] = 1;
+	cr_expect_eq(hvcall_through(&t, &bad, false), -EINVAL);
+	cr_expect_eq(t.asked, 0, "a header the driver refuses asks for no memory");
+
+	cr_expect_eq(hvcall_through(&t, &h, false), -EMU_RETRY_WITH_MEMORY);
+	cr_expect_eq(t.asked, 1);
+	cr_expect_eq(h.status, 0, "nothing written back before the retry");
+	struct core_stats stats;
+	core_stats(&core, 1, &stats);
+	cr_expect_eq(stats.calls, 1, "the retry is not counted (only the EINVAL is)");
+
+	t.have = true;
+	cr_expect_eq(hvcall_through(&t, &h, true), 0, "continued: the faults were decided");
+	cr_expect_eq(value, 46);
+	core_stats(&core, 1, &stats);
+	cr_expect_eq(stats.calls, 2);
+
+	value = 0;
+	cr_expect_eq(hvcall_through(&t, &h, false), -EIO, "the rule's third evaluation");
+	finish();
+}
