@@ -120,7 +120,7 @@ void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_i
 	front_transport_init(&transport, caller.pid);
 	/* Restricted: what the kernel copies back of the argument (256 covers
 	 * every built-in).  Unrestricted: the argument, then the regions. */
-	uint8_t out[(1u << _IOC_SIZEBITS) + FRONT_GATHER_BYTES];
+	uint8_t out[(1u << _IOC_SIZEBITS) + EMU_GATHER_BYTES];
 	struct emu_call call = {
 		.cmd = cmd,
 		.arg = (uintptr_t)arg,

@@ -11,6 +11,7 @@
 #include <fuse_lowlevel.h>
 
 #include "core.h"
+#include "gather.h"
 
 struct front_options {
 	struct emu_core *core;
@@ -34,42 +35,28 @@ int front_fuse_run(const struct front_options *options);
  * request's pid), which needs the right to ptrace it (root, or
  * CAP_SYS_PTRACE).
  *
- * Gather (gather.c; CUSE's unrestricted ioctls): the kernel copies what the
- * daemon names in a retry, as it does for a real driver's copy_from_user,
- * so it needs no right over the caller.  An op's first pass records the
- * regions it reads and writes and ends with -EMU_RETRY_WITH_MEMORY; the
- * front answers with a retry naming them after the argument's own
- * _IOC_SIZE bytes; the call comes back with their bytes and is run again
- * (continued), finding each region where it asked for it, in order.
+ * Gather (core/gather.h; CUSE's unrestricted ioctls, front/cuse_ioctl.c):
+ * the kernel copies what the daemon names in a retry, as it does for a real
+ * driver's copy_from_user, so it needs no right over the caller.  An op's
+ * first pass records the regions it reads and writes and ends with
+ * -EMU_RETRY_WITH_MEMORY; the front answers with a retry naming them after
+ * the argument's own _IOC_SIZE bytes; the call comes back with their bytes
+ * and is run again (continued), finding each region where it asked for it.
  *
  * Neither can install an fd, so install is NULL: CREATE_PARTITION answers
  * the policy's create_partition errno.
  */
-#define FRONT_GATHER_MAX   8		    /* regions of one call */
-#define FRONT_GATHER_BYTES (2 * 4096 + 256) /* in or out, beyond the argument */
-
-struct front_gather {
-	bool active;
-	size_t base_in, base_out; /* the argument's own bytes, first in each direction */
-	const uint8_t *in;	  /* the regions' bytes after the argument's (NULL: none yet) */
-	size_t in_len;
-	uint8_t *out; /* where writes to write regions go, out_len bytes */
-	size_t out_len;
-	size_t in_used, out_used;
-	unsigned count; /* regions found in IN/OUT, then regions to ask for */
-	struct emu_region regions[FRONT_GATHER_MAX];
-	size_t offset[FRONT_GATHER_MAX];  /* in IN or OUT; SIZE_MAX: not there yet */
-	size_t written[FRONT_GATHER_MAX]; /* write regions: bytes written from the start */
-	bool too_many;
-};
-
 struct front_transport {
-	struct emu_transport base;
+	struct emu_transport base; /* the side channel */
 	pid_t pid;
-	struct front_gather gather;
+	bool gathering; /* CUSE's unrestricted ioctls: GATHER is the call's transport */
+	struct emu_gather gather;
 };
 
 void front_transport_init(struct front_transport *transport, pid_t pid);
+
+/* The front_transport a call's transport (side channel or gather) is in. */
+struct front_transport *front_transport_of(struct emu_transport *transport);
 
 /*
  * front_gather_begin - TRANSPORT gathers for an unrestricted ioctl CMD whose

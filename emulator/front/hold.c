@@ -209,15 +209,15 @@ void front_hold(fuse_req_t req, struct emu_session *session, const struct emu_ca
 		h->call.caller = &h->caller;
 	}
 	if (call->transport) {
-		h->transport = *(const struct front_transport *)call->transport;
+		h->transport = *front_transport_of(call->transport);
 		h->call.transport = &h->transport.base;
 		/* A gathering call is held before it reached for memory (a later
 		 * pass skips the faults): nothing copied stays valid after this
 		 * request, and what it reaches for is asked for when it answers. */
-		struct front_gather *g = &h->transport.gather;
-		if (g->active)
-			*g = (struct front_gather){
-				.active = true, .base_in = g->base_in, .base_out = g->base_out};
+		if (h->transport.gathering) {
+			emu_gather_supply(&h->transport.gather, NULL, 0, NULL, 0);
+			h->call.transport = &h->transport.gather.base;
+		}
 	}
 	if (call->in && call->in_size) {
 		h->in = malloc(call->in_size);

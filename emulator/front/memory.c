@@ -57,5 +57,5 @@ void front_transport_init(struct front_transport *transport, pid_t pid)
 		.write = transport_write,
 	};
 	transport->pid = pid;
-	transport->gather.active = false; /* the rest is set by front_gather_begin */
+	transport->gathering = false; /* front_gather_begin sets the gather up */
 }
