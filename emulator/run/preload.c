@@ -1,0 +1,965 @@
+/*
+ * preload.c - libmshv-emu-preload.so: /dev/mshv inside every dynamically
+ * linked process of an mshv-emu-run, served by the run's one device
+ * (wire.h says how).
+ *
+ * What it changes, and nothing else:
+ *   - open/openat (and their 64, _2 and fortified forms) of /dev/mshv:
+ *     a new session from the run's device, as a real kernel fd;
+ *   - the stat family, statx, access and faccessat of /dev/mshv and of
+ *     those fds: a character device (misc major 10), mode from the policy,
+ *     owned by the caller (so that an unprivileged test can open it);
+ *   - ioctl with the 0xB8 magic on those fds: answered by the device;
+ *   - read, write (EINVAL) and mmap (ENODEV) on those fds, as the driver's
+ *     file, which has neither;
+ *   - with MSHV_EMU_RUN_HIDE_KVM: open, stat and access of /dev/kvm are
+ *     ENOENT.
+ * Every other call goes straight to libc.  An fd is known as ours by its
+ * peer's name (getpeername), so exec, dup and SCM_RIGHTS lose nothing; a
+ * bitmap of fds this process made or copied spares read/write/mmap that
+ * syscall for every other fd (a stale bit costs one getpeername).
+ *
+ * It cannot see: a program that is statically linked, or makes the
+ * syscalls itself (Go, syscall(2)); fopen (glibc opens inside libc); and
+ * poll on our fds (a socket, where the driver's file polls as always ready).
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+#define EXPORT	     __attribute__((visibility("default")))
+#define MSHV_MAGIC   0xB8
+#define HINT_FDS     65536
+#define DEVICE_MAJOR 10	 /* misc, as the driver's node */
+#define DEVICE_MINOR 232 /* any: the real one is dynamic */
+#define DEVICE_INO   0x6d736876
+#define CALL_BUF     (sizeof(struct wire_request) + WIRE_MAX_DATA)
+#define REPLY_BUF    (sizeof(struct wire_reply) + WIRE_MAX_DATA)
+
+static struct {
+	bool active; /* under mshv-emu-run */
+	bool hide_kvm;
+	mode_t mode;
+	char socket_name[108]; /* abstract: without the leading NUL */
+	char id[64];
+	size_t id_len;
+} run;
+
+static _Atomic uint64_t hint[HINT_FDS / 64];
+
+static void hint_set(int fd, bool ours)
+{
+	if (fd < 0 || fd >= HINT_FDS)
+		return;
+	uint64_t bit = 1ull << (fd % 64);
+	if (ours)
+		atomic_fetch_or_explicit(&hint[fd / 64], bit, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&hint[fd / 64], ~bit, memory_order_relaxed);
+}
+
+static bool hint_get(int fd)
+{
+	return fd >= 0 && fd < HINT_FDS &&
+	       (atomic_load_explicit(&hint[fd / 64], memory_order_relaxed) >> (fd % 64) & 1);
+}
+
+/* Entry points glibc declares only for fortified or old builds. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+int eaccess(const char *path, int how);
+
+/* ---- libc's own functions ---- */
+
+#define REAL(name)		     real_##name
+#define DECLARE_REAL(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
+#define RESOLVE(name)                                          \
+	do {                                                   \
+		if (!real_##name)                              \
+			real_##name = dlsym(RTLD_NEXT, #name); \
+	} while (0)
+
+DECLARE_REAL(int, open, const char *, int, ...);
+DECLARE_REAL(int, open64, const char *, int, ...);
+DECLARE_REAL(int, openat, int, const char *, int, ...);
+DECLARE_REAL(int, openat64, int, const char *, int, ...);
+DECLARE_REAL(int, __open_2, const char *, int);
+DECLARE_REAL(int, __open64_2, const char *, int);
+DECLARE_REAL(int, __openat_2, int, const char *, int);
+DECLARE_REAL(int, __openat64_2, int, const char *, int);
+DECLARE_REAL(int, stat, const char *, struct stat *);
+DECLARE_REAL(int, stat64, const char *, struct stat64 *);
+DECLARE_REAL(int, lstat, const char *, struct stat *);
+DECLARE_REAL(int, lstat64, const char *, struct stat64 *);
+DECLARE_REAL(int, fstat, int, struct stat *);
+DECLARE_REAL(int, fstat64, int, struct stat64 *);
+DECLARE_REAL(int, fstatat, int, const char *, struct stat *, int);
+DECLARE_REAL(int, fstatat64, int, const char *, struct stat64 *, int);
+DECLARE_REAL(int, __xstat, int, const char *, struct stat *);
+DECLARE_REAL(int, __xstat64, int, const char *, struct stat64 *);
+DECLARE_REAL(int, __lxstat, int, const char *, struct stat *);
+DECLARE_REAL(int, __lxstat64, int, const char *, struct stat64 *);
+DECLARE_REAL(int, __fxstat, int, int, struct stat *);
+DECLARE_REAL(int, __fxstat64, int, int, struct stat64 *);
+DECLARE_REAL(int, __fxstatat, int, int, const char *, struct stat *, int);
+DECLARE_REAL(int, __fxstatat64, int, int, const char *, struct stat64 *, int);
+DECLARE_REAL(int, statx, int, const char *, int, unsigned, struct statx *);
+DECLARE_REAL(int, access, const char *, int);
+DECLARE_REAL(int, faccessat, int, const char *, int, int);
+DECLARE_REAL(int, euidaccess, const char *, int);
+DECLARE_REAL(int, ioctl, int, unsigned long, ...);
+DECLARE_REAL(ssize_t, read, int, void *, size_t);
+DECLARE_REAL(ssize_t, write, int, const void *, size_t);
+DECLARE_REAL(void *, mmap, void *, size_t, int, int, int, off_t);
+DECLARE_REAL(void *, mmap64, void *, size_t, int, int, int, off64_t);
+DECLARE_REAL(int, close, int);
+DECLARE_REAL(int, dup, int);
+DECLARE_REAL(int, dup2, int, int);
+DECLARE_REAL(int, dup3, int, int, int);
+DECLARE_REAL(int, fcntl, int, int, ...);
+DECLARE_REAL(int, fcntl64, int, int, ...);
+DECLARE_REAL(int, close_range, unsigned, unsigned, int);
+DECLARE_REAL(void, closefrom, int);
+
+/* ---- which fds and paths are ours ---- */
+
+/* The session number of FD, or -1 when FD is not one of this run's. */
+static long session_of(int fd)
+{
+	if (!run.active || fd < 0)
+		return -1;
+	struct sockaddr_un peer;
+	socklen_t len = sizeof(peer);
+	int saved = errno;
+	int rc = getpeername(fd, (struct sockaddr *)&peer, &len);
+	errno = saved;
+	size_t name_len = len > offsetof(struct sockaddr_un, sun_path)
+				  ? len - offsetof(struct sockaddr_un, sun_path)
+				  : 0;
+	/* "\0" RUN "/s" N */
+	if (rc != 0 || peer.sun_family != AF_UNIX || name_len < run.id_len + 4 ||
+	    peer.sun_path[0] != '\0' || memcmp(peer.sun_path + 1, run.id, run.id_len) ||
+	    memcmp(peer.sun_path + 1 + run.id_len, "/s", 2))
+		return -1;
+	long n = 0;
+	for (size_t i = 1 + run.id_len + 2; i < name_len; i++) {
+		char c = peer.sun_path[i];
+		if (c < '0' || c > '9' || n > 100000000)
+			return -1;
+		n = n * 10 + (c - '0');
+	}
+	return n;
+}
+
+/* Ours by the bitmap's hint, confirmed; a stale bit is cleared. */
+static bool hinted_ours(int fd)
+{
+	if (!hint_get(fd))
+		return false;
+	if (session_of(fd) >= 0)
+		return true;
+	hint_set(fd, false);
+	return false;
+}
+
+enum path_kind {
+	PATH_OTHER,
+	PATH_DEVICE,
+	PATH_KVM_HIDDEN,
+};
+
+static enum path_kind path_kind(int dirfd, const char *path)
+{
+	(void)dirfd; /* only absolute paths name the device */
+	if (!run.active || !path || path[0] != '/')
+		return PATH_OTHER;
+	if (!strcmp(path, WIRE_DEVICE))
+		return PATH_DEVICE;
+	if (run.hide_kvm && !strcmp(path, "/dev/kvm"))
+		return PATH_KVM_HIDDEN;
+	return PATH_OTHER;
+}
+
+/* ---- the channel to the run's device ---- */
+
+static __thread int channel = -1;
+
+static void forget_channel(void)
+{
+	/* The child of a fork: the parent's thread keeps the channel. */
+	if (channel >= 0) {
+		RESOLVE(close);
+		REAL(close)(channel);
+	}
+	channel = -1;
+}
+
+static int channel_get(void)
+{
+	if (channel >= 0)
+		return channel;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	size_t len = strlen(run.socket_name);
+	memcpy(addr.sun_path + 1, run.socket_name, len);
+	if (connect(fd, (struct sockaddr *)&addr,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) != 0) {
+		RESOLVE(close);
+		REAL(close)(fd);
+		return -1;
+	}
+	channel = fd;
+	return fd;
+}
+
+static void request_fill(struct wire_request *req, uint32_t op)
+{
+	memset(req, 0, sizeof(*req));
+	req->magic = WIRE_MAGIC;
+	req->op = op;
+	req->pid = getpid();
+	req->tid = (int32_t)syscall(SYS_gettid);
+	req->uid = getuid();
+}
+
+/*
+ * One request and its reply on this thread's channel.  Returns the reply's
+ * length, or -1 with errno ENODEV when the run's device is gone (the
+ * emulator ended): what an fd on a removed driver gets.  *NEW_FD is the fd
+ * passed with the reply, or -1.
+ */
+static ssize_t exchange(const void *req, size_t req_len, void *reply, size_t reply_cap, int *new_fd,
+			bool cloexec)
+{
+	*new_fd = -1;
+	int fd = channel_get();
+	if (fd < 0)
+		goto gone;
+	ssize_t sent;
+	do
+		sent = send(fd, req, req_len, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent != (ssize_t)req_len)
+		goto broken;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = {reply, reply_cap};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf)};
+	ssize_t got;
+	do
+		got = recvmsg(fd, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0)
+		goto broken;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(new_fd, CMSG_DATA(c), sizeof(int));
+	return got;
+broken:
+	forget_channel();
+gone:
+	errno = ENODEV;
+	return -1;
+}
+
+/* ---- the caller's memory, copied without trusting it ---- */
+
+static int copy_in(void *dst, uint64_t src, size_t len)
+{
+	struct iovec local = {dst, len}, remote = {(void *)(uintptr_t)src, len};
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int copy_out(uint64_t dst, const void *src, size_t len)
+{
+	struct iovec local = {(void *)src, len}, remote = {(void *)(uintptr_t)dst, len};
+	return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+/* ---- open ---- */
+
+static int device_open(int flags)
+{
+	mode_t want = (flags & O_ACCMODE) == O_RDONLY	? S_IRUSR
+		      : (flags & O_ACCMODE) == O_WRONLY ? S_IWUSR
+							: S_IRUSR | S_IWUSR;
+	if ((run.mode & want) != want && getuid() != 0) {
+		errno = EACCES;
+		return -1;
+	}
+	struct wire_request req;
+	request_fill(&req, WIRE_OPEN);
+	req.flags = (uint32_t)flags;
+	struct wire_reply reply;
+	int fd;
+	ssize_t got = exchange(&req, sizeof(req), &reply, sizeof(reply), &fd, flags & O_CLOEXEC);
+	if (got < 0) {
+		errno = ENOENT; /* no run, no node */
+		return -1;
+	}
+	if (got < (ssize_t)sizeof(reply) || reply.magic != WIRE_MAGIC ||
+	    (reply.kind == WIRE_NEW_FD) != (fd >= 0)) {
+		if (fd >= 0)
+			REAL(close)(fd);
+		errno = EIO;
+		return -1;
+	}
+	if (reply.result < 0) {
+		errno = -reply.result;
+		return -1;
+	}
+	hint_set(fd, true);
+	return fd;
+}
+
+static int open_common(int dirfd, const char *path, int flags)
+{
+	switch (path_kind(dirfd, path)) {
+	case PATH_DEVICE:
+		RESOLVE(close);
+		return device_open(flags);
+	case PATH_KVM_HIDDEN:
+		errno = ENOENT;
+		return -1;
+	default:
+		return -2; /* not ours */
+	}
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+}
+
+#define OPEN_WRAPPER(name)                                   \
+	EXPORT int name(const char *path, int flags, ...)    \
+	{                                                    \
+		va_list ap;                                  \
+		va_start(ap, flags);                         \
+		mode_t mode = open_mode(flags, ap);          \
+		va_end(ap);                                  \
+		int fd = open_common(AT_FDCWD, path, flags); \
+		if (fd != -2)                                \
+			return fd;                           \
+		RESOLVE(name);                               \
+		return REAL(name)(path, flags, mode);        \
+	}
+
+#define OPENAT_WRAPPER(name)                                         \
+	EXPORT int name(int dirfd, const char *path, int flags, ...) \
+	{                                                            \
+		va_list ap;                                          \
+		va_start(ap, flags);                                 \
+		mode_t mode = open_mode(flags, ap);                  \
+		va_end(ap);                                          \
+		int fd = open_common(dirfd, path, flags);            \
+		if (fd != -2)                                        \
+			return fd;                                   \
+		RESOLVE(name);                                       \
+		return REAL(name)(dirfd, path, flags, mode);         \
+	}
+
+OPEN_WRAPPER(open)
+OPEN_WRAPPER(open64)
+OPENAT_WRAPPER(openat)
+OPENAT_WRAPPER(openat64)
+
+#define OPEN2_WRAPPER(name)                                  \
+	EXPORT int name(const char *path, int flags)         \
+	{                                                    \
+		int fd = open_common(AT_FDCWD, path, flags); \
+		if (fd != -2)                                \
+			return fd;                           \
+		RESOLVE(name);                               \
+		return REAL(name)(path, flags);              \
+	}
+
+#define OPENAT2_WRAPPER(name)                                   \
+	EXPORT int name(int dirfd, const char *path, int flags) \
+	{                                                       \
+		int fd = open_common(dirfd, path, flags);       \
+		if (fd != -2)                                   \
+			return fd;                              \
+		RESOLVE(name);                                  \
+		return REAL(name)(dirfd, path, flags);          \
+	}
+
+OPEN2_WRAPPER(__open_2)
+OPEN2_WRAPPER(__open64_2)
+OPENAT2_WRAPPER(__openat_2)
+OPENAT2_WRAPPER(__openat64_2)
+
+/* ---- stat ---- */
+
+#define FILL_STAT(st)                                                \
+	do {                                                         \
+		memset((st), 0, sizeof(*(st)));                      \
+		(st)->st_dev = makedev(0, 5);                        \
+		(st)->st_ino = DEVICE_INO;                           \
+		(st)->st_mode = S_IFCHR | run.mode;                  \
+		(st)->st_nlink = 1;                                  \
+		(st)->st_uid = getuid();                             \
+		(st)->st_gid = getgid();                             \
+		(st)->st_rdev = makedev(DEVICE_MAJOR, DEVICE_MINOR); \
+		(st)->st_blksize = 4096;                             \
+	} while (0)
+
+/* 1: filled (the device), 0: not ours, -1: failed with errno set. */
+static int stat_path(int dirfd, const char *path, struct stat *st, struct stat64 *st64)
+{
+	switch (path_kind(dirfd, path)) {
+	case PATH_DEVICE:
+		if (st)
+			FILL_STAT(st);
+		else
+			FILL_STAT(st64);
+		return 1;
+	case PATH_KVM_HIDDEN:
+		errno = ENOENT;
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static int stat_fd(int fd, struct stat *st, struct stat64 *st64)
+{
+	if (!run.active || session_of(fd) < 0)
+		return 0;
+	if (st)
+		FILL_STAT(st);
+	else
+		FILL_STAT(st64);
+	return 1;
+}
+
+#define STAT_PATH_WRAPPER(name, type, is64)                                 \
+	EXPORT int name(const char *path, type *st)                         \
+	{                                                                   \
+		int r = is64 ? stat_path(AT_FDCWD, path, NULL, (void *)st)  \
+			     : stat_path(AT_FDCWD, path, (void *)st, NULL); \
+		if (r)                                                      \
+			return r > 0 ? 0 : -1;                              \
+		RESOLVE(name);                                              \
+		return REAL(name)(path, st);                                \
+	}
+
+STAT_PATH_WRAPPER(stat, struct stat, false)
+STAT_PATH_WRAPPER(stat64, struct stat64, true)
+STAT_PATH_WRAPPER(lstat, struct stat, false)
+STAT_PATH_WRAPPER(lstat64, struct stat64, true)
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	if (stat_fd(fd, st, NULL))
+		return 0;
+	RESOLVE(fstat);
+	return REAL(fstat)(fd, st);
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	if (stat_fd(fd, NULL, st))
+		return 0;
+	RESOLVE(fstat64);
+	return REAL(fstat64)(fd, st);
+}
+
+static int fstatat_common(int dirfd, const char *path, struct stat *st, struct stat64 *st64,
+			  int flags)
+{
+	if (path && !path[0] && (flags & AT_EMPTY_PATH))
+		return stat_fd(dirfd, st, st64);
+	return stat_path(dirfd, path, st, st64);
+}
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	int r = fstatat_common(dirfd, path, st, NULL, flags);
+	if (r)
+		return r > 0 ? 0 : -1;
+	RESOLVE(fstatat);
+	return REAL(fstatat)(dirfd, path, st, flags);
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	int r = fstatat_common(dirfd, path, NULL, st, flags);
+	if (r)
+		return r > 0 ? 0 : -1;
+	RESOLVE(fstatat64);
+	return REAL(fstatat64)(dirfd, path, st, flags);
+}
+
+/* glibc before 2.33 compiled stat calls to these. */
+#define XSTAT_WRAPPER(name, type, is64)                                     \
+	EXPORT int name(int ver, const char *path, type *st)                \
+	{                                                                   \
+		int r = is64 ? stat_path(AT_FDCWD, path, NULL, (void *)st)  \
+			     : stat_path(AT_FDCWD, path, (void *)st, NULL); \
+		if (r)                                                      \
+			return r > 0 ? 0 : -1;                              \
+		RESOLVE(name);                                              \
+		return REAL(name)(ver, path, st);                           \
+	}
+
+XSTAT_WRAPPER(__xstat, struct stat, false)
+XSTAT_WRAPPER(__xstat64, struct stat64, true)
+XSTAT_WRAPPER(__lxstat, struct stat, false)
+XSTAT_WRAPPER(__lxstat64, struct stat64, true)
+
+EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	if (stat_fd(fd, st, NULL))
+		return 0;
+	RESOLVE(__fxstat);
+	return REAL(__fxstat)(ver, fd, st);
+}
+
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	if (stat_fd(fd, NULL, st))
+		return 0;
+	RESOLVE(__fxstat64);
+	return REAL(__fxstat64)(ver, fd, st);
+}
+
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	int r = fstatat_common(dirfd, path, st, NULL, flags);
+	if (r)
+		return r > 0 ? 0 : -1;
+	RESOLVE(__fxstatat);
+	return REAL(__fxstatat)(ver, dirfd, path, st, flags);
+}
+
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	int r = fstatat_common(dirfd, path, NULL, st, flags);
+	if (r)
+		return r > 0 ? 0 : -1;
+	RESOLVE(__fxstatat64);
+	return REAL(__fxstatat64)(ver, dirfd, path, st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
+{
+	struct stat st;
+	int r = fstatat_common(dirfd, path, &st, NULL, flags);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		memset(stx, 0, sizeof(*stx));
+		stx->stx_mask = STATX_BASIC_STATS;
+		stx->stx_blksize = (uint32_t)st.st_blksize;
+		stx->stx_nlink = (uint32_t)st.st_nlink;
+		stx->stx_uid = st.st_uid;
+		stx->stx_gid = st.st_gid;
+		stx->stx_mode = (uint16_t)st.st_mode;
+		stx->stx_ino = st.st_ino;
+		stx->stx_rdev_major = major(st.st_rdev);
+		stx->stx_rdev_minor = minor(st.st_rdev);
+		stx->stx_dev_major = major(st.st_dev);
+		stx->stx_dev_minor = minor(st.st_dev);
+		return 0;
+	}
+	RESOLVE(statx);
+	return REAL(statx)(dirfd, path, flags, mask, stx);
+}
+
+/* ---- access ---- */
+
+static int access_device(int how)
+{
+	if (how == F_OK || getuid() == 0)
+		return 0;
+	mode_t need = (how & R_OK ? S_IRUSR : 0) | (how & W_OK ? S_IWUSR : 0) |
+		      (how & X_OK ? S_IXUSR : 0);
+	if ((run.mode & need) == need)
+		return 0;
+	errno = EACCES;
+	return -1;
+}
+
+static int access_common(int dirfd, const char *path, int how)
+{
+	switch (path_kind(dirfd, path)) {
+	case PATH_DEVICE:
+		return access_device(how);
+	case PATH_KVM_HIDDEN:
+		errno = ENOENT;
+		return -1;
+	default:
+		return -2;
+	}
+}
+
+EXPORT int access(const char *path, int how)
+{
+	int r = access_common(AT_FDCWD, path, how);
+	if (r != -2)
+		return r;
+	RESOLVE(access);
+	return REAL(access)(path, how);
+}
+
+EXPORT int euidaccess(const char *path, int how)
+{
+	int r = access_common(AT_FDCWD, path, how);
+	if (r != -2)
+		return r;
+	RESOLVE(euidaccess);
+	return REAL(euidaccess)(path, how);
+}
+
+EXPORT int eaccess(const char *path, int how)
+{
+	return euidaccess(path, how);
+}
+
+EXPORT int faccessat(int dirfd, const char *path, int how, int flags)
+{
+	int r = access_common(dirfd, path, how);
+	if (r != -2)
+		return r;
+	RESOLVE(faccessat);
+	return REAL(faccessat)(dirfd, path, how, flags);
+}
+
+/* ---- ioctl ---- */
+
+static int device_call(long session, unsigned long cmd, uint64_t arg, uint8_t *buf,
+		       uint8_t *reply_buf);
+
+static int device_ioctl(long session, unsigned long cmd, uint64_t arg)
+{
+	/* On the heap: a program's threads may have small stacks. */
+	uint8_t *buf = malloc(CALL_BUF), *reply_buf = malloc(REPLY_BUF);
+	if (!buf || !reply_buf) {
+		free(buf);
+		free(reply_buf);
+		errno = ENOMEM;
+		return -1;
+	}
+	int result = device_call(session, cmd, arg, buf, reply_buf);
+	free(buf);
+	free(reply_buf);
+	return result;
+}
+
+static int device_call(long session, unsigned long cmd, uint64_t arg, uint8_t *buf,
+		       uint8_t *reply_buf)
+{
+	struct wire_request *req = (struct wire_request *)buf;
+	uint8_t *data = buf + sizeof(*req);
+	size_t size = _IOC_SIZE(cmd), base_in = _IOC_DIR(cmd) & _IOC_WRITE ? size : 0;
+	request_fill(req, WIRE_IOCTL);
+	req->session = (uint32_t)session;
+	req->cmd = (uint32_t)cmd;
+	req->arg = arg;
+	/* An argument it cannot read goes as none: the device answers EFAULT
+	 * after its own checks, as the driver's copy_from_user would. */
+	if (base_in && copy_in(data, arg, base_in) == 0)
+		req->in_len = (uint32_t)base_in;
+	struct wire_region regions[WIRE_MAX_REGION];
+	uint32_t region_count = 0;
+	for (int pass = 0; pass < 3; pass++) {
+		int fd;
+		ssize_t got =
+			exchange(buf, sizeof(*req) + req->in_len, reply_buf, REPLY_BUF, &fd, true);
+		if (got < 0)
+			return -1; /* errno ENODEV */
+		struct wire_reply *reply = (struct wire_reply *)reply_buf;
+		const uint8_t *rdata = reply_buf + sizeof(*reply);
+		size_t rlen = (size_t)got - sizeof(*reply);
+		if (got < (ssize_t)sizeof(*reply) || reply->magic != WIRE_MAGIC)
+			goto bad;
+		if (reply->kind == WIRE_FETCH) {
+			/* The regions the op named, read now; write regions' room. */
+			region_count = reply->region_count;
+			if (region_count > WIRE_MAX_REGION ||
+			    rlen < region_count * sizeof(struct wire_region) || fd >= 0)
+				goto bad;
+			memcpy(regions, rdata, region_count * sizeof(struct wire_region));
+			size_t in_len = base_in, out_len = 0;
+			if (req->in_len < base_in)
+				goto bad; /* an unreadable argument gets no further */
+			for (uint32_t i = 0; i < region_count; i++) {
+				if (regions[i].write) {
+					out_len += regions[i].len;
+					continue;
+				}
+				if (in_len + regions[i].len > WIRE_MAX_DATA)
+					goto bad;
+				if (copy_in(data + in_len, regions[i].addr, regions[i].len)) {
+					errno = EFAULT; /* the driver's copy_from_user */
+					return -1;
+				}
+				in_len += regions[i].len;
+			}
+			req->in_len = (uint32_t)in_len;
+			req->out_len = (uint32_t)out_len;
+			req->continued = 1;
+			continue;
+		}
+		if ((reply->kind != WIRE_ANSWER && reply->kind != WIRE_NEW_FD) ||
+		    rlen < (size_t)reply->arg_len + reply->written_len || reply->arg_len > size ||
+		    (reply->kind == WIRE_NEW_FD) != (fd >= 0))
+			goto bad;
+		int failed = 0;
+		if (reply->arg_len)
+			failed = copy_out(arg, rdata, reply->arg_len);
+		/* The write regions, in order, as far as the device wrote them. */
+		const uint8_t *w = rdata + reply->arg_len;
+		size_t left = reply->written_len;
+		for (uint32_t i = 0; !failed && i < region_count && left; i++) {
+			if (!regions[i].write)
+				continue;
+			size_t n = regions[i].len < left ? regions[i].len : left;
+			failed = copy_out(regions[i].addr, w, n);
+			w += n;
+			left -= n;
+		}
+		if (failed) {
+			if (fd >= 0)
+				REAL(close)(fd);
+			errno = EFAULT;
+			return -1;
+		}
+		if (reply->result < 0) {
+			errno = -reply->result;
+			return -1;
+		}
+		if (fd >= 0) {
+			hint_set(fd, true);
+			return fd;
+		}
+		return reply->result;
+	bad:
+		if (fd >= 0)
+			REAL(close)(fd);
+		errno = EIO;
+		return -1;
+	}
+	errno = EIO;
+	return -1;
+}
+
+EXPORT int ioctl(int fd, unsigned long cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.active) {
+		long session = session_of(fd);
+		if (session >= 0) {
+			RESOLVE(close);
+			return device_ioctl(session, cmd, (uintptr_t)arg);
+		}
+	}
+	RESOLVE(ioctl);
+	return REAL(ioctl)(fd, cmd, arg);
+}
+
+/* ---- what the driver's file does not have ---- */
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	if (hinted_ours(fd)) {
+		errno = EINVAL;
+		return -1;
+	}
+	RESOLVE(read);
+	return REAL(read)(fd, buf, len);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	if (hinted_ours(fd)) {
+		errno = EINVAL;
+		return -1;
+	}
+	RESOLVE(write);
+	return REAL(write)(fd, buf, len);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (!(flags & MAP_ANONYMOUS) && hinted_ours(fd)) {
+		errno = ENODEV;
+		return MAP_FAILED;
+	}
+	RESOLVE(mmap);
+	return REAL(mmap)(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+	if (!(flags & MAP_ANONYMOUS) && hinted_ours(fd)) {
+		errno = ENODEV;
+		return MAP_FAILED;
+	}
+	RESOLVE(mmap64);
+	return REAL(mmap64)(addr, len, prot, flags, fd, off);
+}
+
+/* ---- keeping the bitmap's hint ---- */
+
+EXPORT int close(int fd)
+{
+	hint_set(fd, false);
+	RESOLVE(close);
+	return REAL(close)(fd);
+}
+
+EXPORT int dup(int fd)
+{
+	RESOLVE(dup);
+	int copy = REAL(dup)(fd);
+	if (copy >= 0)
+		hint_set(copy, hint_get(fd));
+	return copy;
+}
+
+EXPORT int dup2(int fd, int to)
+{
+	RESOLVE(dup2);
+	int copy = REAL(dup2)(fd, to);
+	if (copy >= 0)
+		hint_set(copy, hint_get(fd));
+	return copy;
+}
+
+EXPORT int dup3(int fd, int to, int flags)
+{
+	RESOLVE(dup3);
+	int copy = REAL(dup3)(fd, to, flags);
+	if (copy >= 0)
+		hint_set(copy, hint_get(fd));
+	return copy;
+}
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
+{
+	/* Every fcntl argument is an int, a long or a pointer: pass a word. */
+	uintptr_t word = va_arg(ap, uintptr_t);
+	int r = real(fd, cmd, word);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		hint_set(r, hint_get(fd));
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	RESOLVE(fcntl);
+	va_list ap;
+	va_start(ap, cmd);
+	int r = fcntl_common(REAL(fcntl), fd, cmd, ap);
+	va_end(ap);
+	return r;
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	RESOLVE(fcntl64);
+	RESOLVE(fcntl);
+	va_list ap;
+	va_start(ap, cmd);
+	int r = fcntl_common(REAL(fcntl64) ? REAL(fcntl64) : REAL(fcntl), fd, cmd, ap);
+	va_end(ap);
+	return r;
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	RESOLVE(close_range);
+	int r = REAL(close_range)(first, last, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned fd = first; fd <= last && fd < HINT_FDS; fd++)
+			hint_set((int)fd, false);
+	return r;
+}
+
+EXPORT void closefrom(int first)
+{
+	RESOLVE(closefrom);
+	REAL(closefrom)(first);
+	for (int fd = first < 0 ? 0 : first; fd < HINT_FDS; fd++)
+		hint_set(fd, false);
+}
+
+/* ---- start-up ---- */
+
+/* After exec: which inherited fds are ours. */
+static void hint_rebuild(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return;
+	struct dirent *entry;
+	while ((entry = readdir(dir))) {
+		char *end;
+		long fd = strtol(entry->d_name, &end, 10);
+		if (*end == '\0' && end != entry->d_name && fd != dirfd(dir) &&
+		    session_of((int)fd) >= 0)
+			hint_set((int)fd, true);
+	}
+	closedir(dir);
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
+	const char *socket_name = getenv(WIRE_ENV_SOCKET), *id = getenv(WIRE_ENV_ID);
+	if (!socket_name || !id || strlen(socket_name) >= sizeof(run.socket_name) ||
+	    strlen(id) >= sizeof(run.id))
+		return;
+	strcpy(run.socket_name, socket_name);
+	strcpy(run.id, id);
+	run.id_len = strlen(id);
+	const char *hide = getenv(WIRE_ENV_HIDE_KVM), *mode = getenv(WIRE_ENV_MODE);
+	run.hide_kvm = hide && !strcmp(hide, "1");
+	run.mode = mode ? (mode_t)(strtoul(mode, NULL, 8) & 07777) : 0600;
+	RESOLVE(close);
+	pthread_atfork(NULL, NULL, forget_channel);
+	run.active = true;
+	hint_rebuild();
+}

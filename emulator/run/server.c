@@ -1,0 +1,561 @@
+/*
+ * server.c - the device of an mshv-emu-run (server.h, wire.h).
+ *
+ * Threads: one accepts channels; one per channel answers its calls in
+ * order (a channel is one thread of CMD, so a held call holds only its
+ * caller); one reaps sessions whose caller's end has closed everywhere
+ * (EPOLLRDHUP on our end) and releases them in the core.  A session lives
+ * while its fd does and while a call on it runs (refs).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gather.h"
+#include "server.h"
+#include "wire.h"
+
+#define REQUEST_BUF (sizeof(struct wire_request) + WIRE_MAX_DATA)
+#define REPLY_BUF   (sizeof(struct wire_reply) + WIRE_MAX_DATA)
+
+struct entry {
+	struct emu_session *session;
+	int fd;	       /* our end, bound to "\0ID/sN" */
+	unsigned refs; /* 1 while the caller's end lives, + each call running */
+	bool device;   /* an open of the device: the session is ours to free */
+};
+
+struct channel {
+	struct run_server *server;
+	int fd;
+	struct channel *next;
+};
+
+struct run_server {
+	struct emu_core *core;
+	uid_t uid;
+	int listen_fd, epoll_fd, wake_fd;
+	char id[64];
+	pthread_t accept_thread, reap_thread;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t changed;
+	struct entry **entries; /* by session number */
+	size_t entry_cap;
+	unsigned next_session;
+	struct channel *channels;
+	unsigned channels_running;
+	uint64_t release_generation;
+	unsigned held; /* calls a hang fault holds now */
+	bool stopping;
+};
+
+/* ---- sessions ---- */
+
+/* A new session for SESSION: our end bound and watched, the caller's end in
+ * *CLIENT_FD.  Returns its number, or -errno. */
+static long entry_add(struct run_server *s, struct emu_session *session, bool device,
+		      int *client_fd)
+{
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+		return -errno;
+	pthread_mutex_lock(&s->lock);
+	unsigned n = s->next_session++;
+	if (n >= s->entry_cap) {
+		size_t cap = s->entry_cap ? s->entry_cap * 2 : 64;
+		struct entry **grown = realloc(s->entries, cap * sizeof(*grown));
+		if (!grown) {
+			pthread_mutex_unlock(&s->lock);
+			close(pair[0]);
+			close(pair[1]);
+			return -ENOMEM;
+		}
+		memset(grown + s->entry_cap, 0, (cap - s->entry_cap) * sizeof(*grown));
+		s->entries = grown;
+		s->entry_cap = cap;
+	}
+	pthread_mutex_unlock(&s->lock);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int len = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "%s/s%u", s->id, n);
+	struct entry *e = calloc(1, sizeof(*e));
+	if (!e ||
+	    bind(pair[0], (struct sockaddr *)&addr,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0) {
+		int err = e ? errno : ENOMEM;
+		free(e);
+		close(pair[0]);
+		close(pair[1]);
+		return -err;
+	}
+	*e = (struct entry){.session = session, .fd = pair[0], .refs = 1, .device = device};
+	pthread_mutex_lock(&s->lock);
+	s->entries[n] = e;
+	pthread_mutex_unlock(&s->lock);
+	struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = n};
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, pair[0], &ev) != 0) {
+		int err = errno;
+		pthread_mutex_lock(&s->lock);
+		s->entries[n] = NULL;
+		pthread_mutex_unlock(&s->lock);
+		free(e);
+		close(pair[0]);
+		close(pair[1]);
+		return -err;
+	}
+	*client_fd = pair[1];
+	return n;
+}
+
+static struct entry *entry_get(struct run_server *s, uint32_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = n < s->entry_cap ? s->entries[n] : NULL;
+	if (e)
+		e->refs++;
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static void entry_put(struct run_server *s, uint32_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = s->entries[n];
+	bool last = --e->refs == 0;
+	if (last)
+		s->entries[n] = NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (!last)
+		return;
+	epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, e->fd, NULL);
+	close(e->fd);
+	core_release(s->core, e->session, NULL);
+	if (e->device)
+		free(e->session);
+	free(e);
+}
+
+/* The caller's end closed everywhere: the fd's last close. */
+static void *reap_thread(void *arg)
+{
+	struct run_server *s = arg;
+	struct epoll_event events[32];
+	for (;;) {
+		int n = epoll_wait(s->epoll_fd, events, 32, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == UINT64_MAX) /* stop */
+				return NULL;
+			uint32_t session = (uint32_t)events[i].data.u64;
+			pthread_mutex_lock(&s->lock);
+			struct entry *e = session < s->entry_cap ? s->entries[session] : NULL;
+			pthread_mutex_unlock(&s->lock);
+			if (e) {
+				epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, e->fd, NULL);
+				entry_put(s, session);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- holds ---- */
+
+/* A delay fault: wait it out (a stop ends it).  A hang: until released. */
+static bool hold(struct run_server *s, const struct emu_call *call)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t generation = s->release_generation;
+	if (call->hang) {
+		s->held++;
+		while (!s->stopping && s->release_generation == generation)
+			pthread_cond_wait(&s->changed, &s->lock);
+		s->held--;
+	} else {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		uint64_t ns = (uint64_t)until.tv_nsec + call->hold_ns;
+		until.tv_sec += (time_t)(ns / 1000000000u);
+		until.tv_nsec = (long)(ns % 1000000000u);
+		while (!s->stopping &&
+		       pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT)
+			;
+	}
+	bool stopped = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	return !stopped;
+}
+
+unsigned run_server_release_hung(struct run_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned held = s->held;
+	s->release_generation++;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return held;
+}
+
+/* ---- one channel ---- */
+
+struct call_transport {
+	struct emu_gather gather; /* first: the core's transport */
+	struct run_server *server;
+	int new_fd; /* a partition's or VP's fd for the caller, or -1 */
+};
+
+static int install(struct emu_transport *base, struct emu_session *object)
+{
+	struct call_transport *t = (struct call_transport *)base;
+	long n = entry_add(t->server, object, false, &t->new_fd);
+	return n < 0 ? (int)n : 0; /* the caller's fd number is the shim's to learn */
+}
+
+static const char *caller_comm(struct emu_caller *caller)
+{
+	if (caller->comm_known)
+		return caller->comm[0] ? caller->comm : NULL;
+	caller->comm_known = true;
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller->pid);
+	FILE *file = fopen(path, "r");
+	if (!file)
+		return NULL;
+	if (!fgets(caller->comm, sizeof(caller->comm), file))
+		caller->comm[0] = '\0';
+	fclose(file);
+	caller->comm[strcspn(caller->comm, "\n")] = '\0';
+	return caller->comm[0] ? caller->comm : NULL;
+}
+
+static void send_reply(int fd, const struct wire_reply *reply, size_t data_len, int pass_fd)
+{
+	struct iovec iov = {(void *)reply, sizeof(*reply) + data_len};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (pass_fd >= 0) {
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	/* A caller gone mid-call is no error of ours: its channel ends next. */
+	sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+static void answer(int fd, struct wire_reply *reply, int result)
+{
+	*reply = (struct wire_reply){.magic = WIRE_MAGIC, .kind = WIRE_ANSWER, .result = result};
+	send_reply(fd, reply, 0, -1);
+}
+
+static void serve_open(struct run_server *s, int fd, const struct wire_request *req,
+		       struct emu_caller *caller, struct wire_reply *reply)
+{
+	struct emu_session *session = calloc(1, sizeof(*session));
+	if (!session) {
+		answer(fd, reply, -ENOMEM);
+		return;
+	}
+	struct emu_call call = {.caller = caller};
+	int result = core_open(s->core, session, &call);
+	if (call.hold_ns || call.hang)
+		result = core_open_complete(s->core, session, &call, !hold(s, &call));
+	if (result < 0) {
+		free(session);
+		answer(fd, reply, result);
+		return;
+	}
+	int client_fd;
+	long n = entry_add(s, session, true, &client_fd);
+	if (n < 0) {
+		core_release(s->core, session, caller);
+		free(session);
+		answer(fd, reply, (int)n);
+		return;
+	}
+	*reply = (struct wire_reply){.magic = WIRE_MAGIC, .kind = WIRE_NEW_FD};
+	send_reply(fd, reply, 0, client_fd);
+	close(client_fd);
+}
+
+static void serve_ioctl(struct run_server *s, int fd, const struct wire_request *req,
+			size_t data_len, struct emu_caller *caller, struct wire_reply *reply)
+{
+	const uint8_t *data = (const uint8_t *)(req + 1);
+	uint8_t *out = (uint8_t *)(reply + 1);
+	struct entry *e = entry_get(s, req->session);
+	if (!e) {
+		answer(fd, reply, -EBADF); /* released under the caller, or not ours */
+		return;
+	}
+	struct call_transport t = {.server = s, .new_fd = -1};
+	emu_gather_init(&t.gather, req->cmd);
+	t.gather.base.install = install;
+	size_t base_in = t.gather.base_in, base_out = t.gather.base_out;
+	if (base_out + req->out_len > WIRE_MAX_DATA || req->in_len > data_len ||
+	    (req->continued && req->in_len < base_in)) {
+		entry_put(s, req->session);
+		answer(fd, reply, -EIO);
+		return;
+	}
+	/* The argument goes back whole when a region follows it: start it as
+	 * the caller's bytes, which the kernel would leave as they are. */
+	memset(out, 0, base_out);
+	bool have_arg = req->in_len >= base_in;
+	if (have_arg && base_in && base_out)
+		memcpy(out, data, base_in < base_out ? base_in : base_out);
+	if (req->continued)
+		emu_gather_supply(&t.gather, data + base_in, req->in_len - base_in, out + base_out,
+				  req->out_len);
+	else
+		emu_gather_supply(&t.gather, NULL, 0, out + base_out, 0);
+	struct emu_call call = {
+		.cmd = req->cmd,
+		.arg = req->arg,
+		.in = have_arg && base_in ? data : NULL,
+		.in_size = have_arg ? base_in : 0, /* unreadable: EFAULT after the checks */
+		.out = out,
+		.out_size = base_out,
+		.caller = caller,
+		.transport = &t.gather.base,
+		.continued = req->continued != 0,
+	};
+	int result = core_ioctl(s->core, e->session, &call);
+	if (call.hold_ns || call.hang)
+		result = hold(s, &call) ? core_ioctl_complete(s->core, e->session, &call, false)
+					: -ENODEV;
+	entry_put(s, req->session);
+	if (result == -EMU_RETRY_WITH_MEMORY) {
+		if (!emu_gather_fits(&t.gather)) {
+			answer(fd, reply, -EIO);
+			return;
+		}
+		struct wire_region *regions = (struct wire_region *)out;
+		for (unsigned i = 0; i < t.gather.count; i++)
+			regions[i] = (struct wire_region){.addr = t.gather.regions[i].addr,
+							  .len = (uint32_t)t.gather.regions[i].len,
+							  .write = t.gather.regions[i].write};
+		reply->magic = WIRE_MAGIC;
+		reply->kind = WIRE_FETCH;
+		reply->result = 0;
+		reply->arg_len = reply->written_len = 0;
+		reply->region_count = t.gather.count;
+		send_reply(fd, reply, t.gather.count * sizeof(*regions), -1);
+		return;
+	}
+	ssize_t written = emu_gather_written(&t.gather);
+	if (written < 0)
+		result = -EIO;
+	uint32_t arg_len = written > 0 ? (uint32_t)base_out : (uint32_t)call.out_len;
+	reply->magic = WIRE_MAGIC;
+	reply->kind = t.new_fd >= 0 && result >= 0 ? WIRE_NEW_FD : WIRE_ANSWER;
+	reply->result = result;
+	reply->arg_len = arg_len;
+	reply->written_len = written > 0 ? (uint32_t)written : 0;
+	reply->region_count = 0;
+	if (written > 0 && arg_len < base_out)
+		memset(out + arg_len, 0, base_out - arg_len);
+	send_reply(fd, reply, arg_len + reply->written_len,
+		   reply->kind == WIRE_NEW_FD ? t.new_fd : -1);
+	if (t.new_fd >= 0)
+		close(t.new_fd);
+}
+
+static void channel_forget(struct run_server *s, struct channel *c)
+{
+	pthread_mutex_lock(&s->lock);
+	for (struct channel **link = &s->channels; *link; link = &(*link)->next) {
+		if (*link == c) {
+			*link = c->next;
+			break;
+		}
+	}
+	s->channels_running--;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *channel_thread(void *arg)
+{
+	struct channel *c = arg;
+	struct run_server *s = c->server;
+	uint8_t *in = malloc(REQUEST_BUF), *out = malloc(REPLY_BUF);
+	while (in && out) {
+		ssize_t got = recv(c->fd, in, REQUEST_BUF, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < (ssize_t)sizeof(struct wire_request))
+			break; /* closed (the thread or process ended), or not ours */
+		struct wire_request *req = (struct wire_request *)in;
+		if (req->magic != WIRE_MAGIC)
+			break;
+		struct emu_caller caller = {
+			.pid = req->pid, .uid = req->uid, .get_comm = caller_comm};
+		struct wire_reply *reply = (struct wire_reply *)out;
+		if (req->op == WIRE_OPEN)
+			serve_open(s, c->fd, req, &caller, reply);
+		else if (req->op == WIRE_IOCTL)
+			serve_ioctl(s, c->fd, req, (size_t)got - sizeof(*req), &caller, reply);
+		else
+			break;
+	}
+	free(in);
+	free(out);
+	close(c->fd);
+	channel_forget(s, c);
+	free(c);
+	return NULL;
+}
+
+static bool peer_allowed(struct run_server *s, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	       (cred.uid == s->uid || cred.uid == 0);
+}
+
+static void *accept_thread(void *arg)
+{
+	struct run_server *s = arg;
+	for (;;) {
+		struct pollfd fds[2] = {{.fd = s->listen_fd, .events = POLLIN},
+					{.fd = s->wake_fd, .events = POLLIN}};
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents)
+			break; /* the run is ending */
+		if (!fds[0].revents)
+			continue;
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue; /* the connecting thread went away first, or EINTR */
+		if (!peer_allowed(s, fd)) {
+			close(fd);
+			continue;
+		}
+		struct channel *c = calloc(1, sizeof(*c));
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_t thread;
+		pthread_mutex_lock(&s->lock);
+		bool ok = c && !s->stopping;
+		if (ok) {
+			*c = (struct channel){.server = s, .fd = fd, .next = s->channels};
+			s->channels = c;
+			s->channels_running++;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (ok && pthread_create(&thread, &attr, channel_thread, c) != 0) {
+			channel_forget(s, c);
+			ok = false;
+		}
+		pthread_attr_destroy(&attr);
+		if (!ok) {
+			free(c);
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+struct run_server *run_server_start(struct emu_core *core, uid_t uid, char *socket_name,
+				    size_t socket_size, char *id, size_t id_size)
+{
+	struct run_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	*s = (struct run_server){.core = core, .uid = uid, .listen_fd = -1, .epoll_fd = -1};
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->changed, NULL);
+	uint32_t nonce = 0;
+	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
+		nonce = (uint32_t)time(NULL);
+	snprintf(s->id, sizeof(s->id), "mshv-emu-run-%d-%08x", (int)getpid(), nonce);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int len = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "%s/device", s->id);
+	s->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	s->wake_fd = eventfd(0, EFD_CLOEXEC);
+	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+	if (s->listen_fd < 0 || s->epoll_fd < 0 || s->wake_fd < 0 ||
+	    bind(s->listen_fd, (struct sockaddr *)&addr,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0 ||
+	    listen(s->listen_fd, 128) != 0 ||
+	    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake) != 0) {
+		fprintf(stderr, "mshv-emu-run: the run's device socket: %s\n", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&s->reap_thread, NULL, reap_thread, s) != 0)
+		goto fail;
+	if (pthread_create(&s->accept_thread, NULL, accept_thread, s) != 0) {
+		fprintf(stderr, "mshv-emu-run: cannot start the device's threads\n");
+		eventfd_write(s->wake_fd, 1);
+		pthread_join(s->reap_thread, NULL);
+		goto fail;
+	}
+	snprintf(socket_name, socket_size, "%s/device", s->id);
+	snprintf(id, id_size, "%s", s->id);
+	return s;
+fail:
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->epoll_fd >= 0)
+		close(s->epoll_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	free(s);
+	return NULL;
+}
+
+void run_server_stop(struct run_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->changed);
+	for (struct channel *c = s->channels; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&s->lock);
+	eventfd_write(s->wake_fd, 1); /* the accept and reap threads leave */
+	pthread_join(s->accept_thread, NULL);
+	pthread_mutex_lock(&s->lock);
+	while (s->channels_running)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->reap_thread, NULL);
+	for (size_t n = 0; n < s->entry_cap; n++)
+		if (s->entries[n])
+			entry_put(s, (uint32_t)n);
+	free(s->entries);
+	close(s->listen_fd);
+	close(s->epoll_fd);
+	close(s->wake_fd);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

@@ -1,0 +1,88 @@
+/*
+ * wire.h - what the preload shim and mshv-emu-run's device server say to
+ * each other.  One run has one device: the server, in mshv-emu-run, owns
+ * the core; the shim, in every process of CMD, forwards calls to it.
+ *
+ * Channels.  Each thread of CMD that calls the device connects once to the
+ * server's listening socket (SOCK_SEQPACKET, an abstract Unix name, so it
+ * leaves nothing on disk and the server checks the peer's uid) and keeps
+ * that connection for its calls: a call is one request and one reply, and
+ * no two threads share a channel.  A forked child starts without one.
+ *
+ * Sessions.  An open of /dev/mshv, a partition and a VP are each one end of
+ * a socketpair the server makes and passes to the caller (SCM_RIGHTS): a
+ * real kernel fd, so dup, fork, exec, O_CLOEXEC, close_range and the last
+ * close behave as the kernel's file does.  The server keeps the other end,
+ * bound to "\0RUN/sN" (RUN from MSHV_EMU_RUN_ID, N the session), and
+ * releases the session when the caller's end is gone (EPOLLHUP).  The shim
+ * knows its fds by getpeername, so nothing is lost across exec.
+ *
+ * A call.  The request carries the argument's own bytes (_IOC_SIZE, when
+ * _IOC_WRITE and readable; none when the pointer is bad, so the core
+ * answers EFAULT after its own checks, as the driver does).  The server
+ * dispatches through a gathering transport (core/gather.h); an op that
+ * follows pointers gets WIRE_FETCH back with its regions, and the shim
+ * sends the call again (continued) with their bytes.  The answer carries
+ * the argument's bytes to copy back, the write regions' bytes, and the
+ * result; for a new object, its fd with SCM_RIGHTS.
+ */
+#ifndef MSHV_EMU_WIRE_H
+#define MSHV_EMU_WIRE_H
+
+#include <stdint.h>
+
+#define WIRE_MAGIC	0x4d455731u /* "MEW1" */
+#define WIRE_MAX_DATA	(16384 + 2 * 4096 + 256)
+#define WIRE_MAX_REGION 8
+
+/* Environment of CMD's processes. */
+#define WIRE_ENV_SOCKET	  "MSHV_EMU_RUN_SOCKET"	  /* the listening socket's abstract name */
+#define WIRE_ENV_ID	  "MSHV_EMU_RUN_ID"	  /* the prefix of session names */
+#define WIRE_ENV_HIDE_KVM "MSHV_EMU_RUN_HIDE_KVM" /* "1": /dev/kvm is absent */
+#define WIRE_ENV_MODE	  "MSHV_EMU_RUN_MODE"	  /* the node's permission bits, octal */
+#define WIRE_DEVICE	  "/dev/mshv"
+
+enum wire_op {
+	WIRE_OPEN = 1, /* flags: the open's flags */
+	WIRE_IOCTL = 2,
+};
+
+struct wire_request {
+	uint32_t magic;
+	uint32_t op;
+	uint32_t session; /* WIRE_IOCTL: N of the fd's "\0RUN/sN" */
+	uint32_t cmd;
+	uint64_t arg;
+	uint32_t flags;	  /* WIRE_OPEN: open flags */
+	uint32_t in_len;  /* bytes of data: the argument's, then the read regions' */
+	uint32_t out_len; /* bytes of write regions the shim takes back (continued) */
+	uint32_t continued;
+	int32_t pid, tid;
+	uint32_t uid;
+	char comm[16];
+	/* data follows */
+};
+
+enum wire_kind {
+	WIRE_ANSWER = 1, /* result; argument bytes; write regions' bytes */
+	WIRE_FETCH = 2,	 /* send the call again with these regions */
+	WIRE_NEW_FD = 3, /* WIRE_ANSWER, and the result is the fd passed with it */
+};
+
+struct wire_region {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t write;
+};
+
+struct wire_reply {
+	uint32_t magic;
+	uint32_t kind;
+	int32_t result;
+	uint32_t arg_len;      /* ANSWER: argument bytes to copy back, first in data */
+	uint32_t written_len;  /* ANSWER: write regions' bytes, in order, after them */
+	uint32_t region_count; /* FETCH: struct wire_region in data */
+			       /* data follows */
+};
+
+#endif

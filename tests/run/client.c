@@ -1,0 +1,423 @@
+/*
+ * client.c - run-client: a VMM-like program the run suite starts under
+ * mshv-emu-run.  One scenario per invocation; it exits 0 when every check
+ * held, 1 after printing each that did not.  uapi/ and libc only, like any
+ * client of /dev/mshv.
+ *
+ *   run-client crate FEATURES0 CAPS   mshv-ioctls 0.7's sequence to a VP
+ *   run-client fds                    dup, F_DUPFD, fork and exec share a session
+ *   run-client inherited FD CLOEXEC_FD  (exec'd by fds)
+ *   run-client threads N              N threads race REQUEST_VERSION on one fd
+ *   run-client node MODE              stat family, access, read/write/mmap
+ *   run-client hidden-kvm             /dev/kvm is absent
+ *   run-client pointers               bad argument, in_ptr and out_ptr
+ *   run-client killed-mid-call        a child killed inside a held call; the run serves on
+ *   run-client version V              REQUEST_VERSION(V) on a fresh fd, then exit
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/mshv_emu.h>
+
+static int failures;
+
+static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void check(bool ok, const char *fmt, ...)
+{
+	if (ok)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "run-client: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	failures++;
+}
+
+/* The ioctl's result, or -errno. */
+static int call(int fd, unsigned long cmd, void *arg)
+{
+	int r = ioctl(fd, cmd, arg);
+	return r < 0 ? -errno : r;
+}
+
+static int open_device(int flags)
+{
+	int fd = open("/dev/mshv", flags);
+	if (fd < 0) {
+		fprintf(stderr, "run-client: open /dev/mshv: %s\n", strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static int request_version(int fd, uint32_t version)
+{
+	return call(fd, MSHV_REQUEST_VERSION, &version);
+}
+
+/* ---- crate: mshv-ioctls 0.7's create_vm, then a VP ---- */
+
+struct hv_answer {
+	int result;
+	struct mshv_root_hvcall hdr;
+	uint8_t out[MSHV_EMU_HV_PROPERTY_EX_OUT_SIZE];
+};
+
+static struct hv_answer get_property(int fd, uint16_t code, uint32_t property, bool ex)
+{
+	struct hv_answer a = {0};
+	struct mshv_emu_hv_get_property_ex_in in = {.partition_id = MSHV_EMU_HV_PARTITION_ID_SELF,
+						    .property_code = property};
+	a.hdr = (struct mshv_root_hvcall){
+		.code = code,
+		.in_sz = ex ? sizeof(in) : sizeof(struct mshv_emu_hv_get_property_in),
+		.out_sz = ex ? MSHV_EMU_HV_PROPERTY_EX_OUT_SIZE : 8,
+		.in_ptr = (uintptr_t)&in,
+		.out_ptr = (uintptr_t)a.out,
+	};
+	a.result = call(fd, MSHV_ROOT_HVCALL, &a.hdr);
+	return a;
+}
+
+static uint64_t u64_at(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static int set_property(int fd, uint32_t property, uint64_t value, uint16_t *status)
+{
+	struct mshv_emu_hv_set_property_in in = {.property_code = property,
+						 .property_value = value};
+	struct mshv_root_hvcall hdr = {.code = MSHV_EMU_HVCALL_SET_PARTITION_PROPERTY,
+				       .in_sz = sizeof(in),
+				       .in_ptr = (uintptr_t)&in};
+	int r = call(fd, MSHV_ROOT_HVCALL, &hdr);
+	*status = hdr.status;
+	return r;
+}
+
+static bool is_real_fd(int fd, bool cloexec)
+{
+	struct stat st = {0};
+	int flags = fcntl(fd, F_GETFD);
+	return fd > 2 && fstat(fd, &st) == 0 && flags >= 0 && !!(flags & FD_CLOEXEC) == cloexec;
+}
+
+static void crate(uint64_t want_features0, uint64_t want_caps)
+{
+	int fd = open_device(O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct hv_answer caps = get_property(fd, MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY_EX,
+					     MSHV_EMU_HV_PROPERTY_VMM_CAPABILITIES, true);
+	check(caps.result == 0 && u64_at(caps.out + 8) == want_caps,
+	      "get_vmm_caps: result %d, bank 0 0x%llx, want 0x%llx", caps.result,
+	      (unsigned long long)u64_at(caps.out + 8), (unsigned long long)want_caps);
+	struct hv_answer f0 = get_property(fd, MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+					   MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES0, false);
+	struct hv_answer f1 = get_property(fd, MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+					   MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES1, false);
+	check(f0.result == 0 && u64_at(f0.out) == want_features0,
+	      "PROCESSOR_FEATURES0: result %d, 0x%llx, want 0x%llx", f0.result,
+	      (unsigned long long)u64_at(f0.out), (unsigned long long)want_features0);
+	check(f1.result == 0, "PROCESSOR_FEATURES1: result %d", f1.result);
+	struct mshv_emu_create_partition_v2 args = {
+		.pt_flags = 0xF,
+		.pt_num_cpu_fbanks = MSHV_EMU_NUM_CPU_FEATURES_BANKS,
+		.pt_cpu_fbanks = {~u64_at(f0.out) | 1ull << 63, ~u64_at(f1.out)},
+	};
+	int partition = call(fd, MSHV_CREATE_PARTITION, &args);
+	check(partition >= 0 && is_real_fd(partition, true),
+	      "CREATE_PARTITION: %d (%s), want a real fd with FD_CLOEXEC", partition,
+	      partition < 0 ? strerror(-partition) : "fd");
+	if (partition < 0)
+		return;
+	struct hv_answer synth =
+		get_property(fd, MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY_EX,
+			     MSHV_EMU_HV_PROPERTY_ASSIGNABLE_SYNTHETIC_PROC_FEATURES, true);
+	uint64_t mask = u64_at(synth.out + 8);
+	uint16_t status = 0;
+	check(set_property(partition, MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, mask,
+			   &status) == 0 &&
+		      status == 0,
+	      "SET_PARTITION_PROPERTY on the partition fd: status 0x%x", status);
+	struct hv_answer back = get_property(partition, MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+					     MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, false);
+	check(back.result == 0 && u64_at(back.out) == mask, "GET after SET: 0x%llx, want 0x%llx",
+	      (unsigned long long)u64_at(back.out), (unsigned long long)mask);
+	check(call(partition, MSHV_INITIALIZE_PARTITION, NULL) == 0, "INITIALIZE_PARTITION");
+	int r = set_property(partition, MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, 0, &status);
+	check(r == -EIO && status == MSHV_EMU_HV_STATUS_INVALID_PARTITION_STATE,
+	      "SET after INITIALIZE: %d, status 0x%x", r, status);
+	struct mshv_create_vp vp_args = {.vp_index = 0};
+	int vp = call(partition, MSHV_CREATE_VP, &vp_args);
+	check(vp >= 0 && is_real_fd(vp, true), "CREATE_VP: %d", vp);
+	check(call(partition, MSHV_CREATE_VP, &vp_args) == -EEXIST, "CREATE_VP twice: EEXIST");
+	struct hv_answer from_vp =
+		get_property(vp, MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+			     MSHV_EMU_HV_PROPERTY_SYNTHETIC_PROC_FEATURES, false);
+	check(from_vp.result == 0 && u64_at(from_vp.out) == mask, "a VP reads its partition");
+	close(vp);
+	close(partition);
+	close(fd);
+}
+
+/* ---- fds: one session however the fd is copied ---- */
+
+static void fds(const char *self)
+{
+	int fd = open_device(O_RDWR);
+	int cloexec = open_device(O_RDWR | O_CLOEXEC);
+	check(request_version(fd, 2) == 0, "REQUEST_VERSION(2)");
+	int copy = dup(fd);
+	check(request_version(copy, 1) == -EBADFD, "a dup is the same session (locked)");
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+	check(high >= 100 && request_version(high, 1) == -EBADFD, "F_DUPFD_CLOEXEC: %d", high);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(request_version(fd, 1) == -EBADFD ? 0 : 1);
+	int status;
+	waitpid(child, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a forked child shares the session");
+	close(copy);
+	close(high);
+	/* A fresh open is a fresh session. */
+	int other = open_device(O_RDWR);
+	check(request_version(other, 1) == 0, "a new open is a new session");
+	close(other);
+	char fd_text[16], cloexec_text[16];
+	snprintf(fd_text, sizeof(fd_text), "%d", fd);
+	snprintf(cloexec_text, sizeof(cloexec_text), "%d", cloexec);
+	fflush(stderr);
+	if (failures)
+		exit(1);
+	execl(self, self, "inherited", fd_text, cloexec_text, (char *)NULL);
+	fprintf(stderr, "run-client: exec %s: %s\n", self, strerror(errno));
+	exit(1);
+}
+
+static void inherited(int fd, int cloexec)
+{
+	check(request_version(fd, 1) == -EBADFD, "after exec: the same session (locked)");
+	uint32_t cap = 1;
+	check(call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap) >= 0, "after exec: CHECK_EXTENSION");
+	check(fcntl(cloexec, F_GETFD) < 0 && errno == EBADF, "O_CLOEXEC closed it at exec");
+	struct stat st = {0};
+	check(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode), "after exec: still the device");
+}
+
+/* ---- threads: one fd, one version, whoever asks first ---- */
+
+struct racer {
+	int fd;
+	pthread_barrier_t *start;
+	int result;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	pthread_barrier_wait(r->start);
+	r->result = request_version(r->fd, 1);
+	return NULL;
+}
+
+static void threads(int n)
+{
+	int fd = open_device(O_RDWR);
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, (unsigned)n);
+	struct racer racers[64];
+	pthread_t ids[64];
+	for (int i = 0; i < n; i++) {
+		racers[i] = (struct racer){.fd = fd, .start = &start};
+		pthread_create(&ids[i], NULL, race, &racers[i]);
+	}
+	int won = 0, locked = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(ids[i], NULL);
+		won += racers[i].result == 0;
+		locked += racers[i].result == -EBADFD;
+	}
+	check(won == 1 && locked == n - 1, "%d threads: %d locked a version, %d got EBADFD", n, won,
+	      locked);
+	pthread_barrier_destroy(&start);
+}
+
+/* ---- node: what stat, access, read, write and mmap see ---- */
+
+static void node(unsigned mode)
+{
+	struct stat st = {0}, lst = {0};
+	int r = stat("/dev/mshv", &st);
+	check(r == 0 && S_ISCHR(st.st_mode) && (st.st_mode & 07777) == mode &&
+		      major(st.st_rdev) == 10,
+	      "stat: mode 0%o, rdev %u:%u", st.st_mode, major(st.st_rdev), minor(st.st_rdev));
+	check(lstat("/dev/mshv", &lst) == 0 && S_ISCHR(lst.st_mode), "lstat");
+	struct statx stx;
+	check(statx(AT_FDCWD, "/dev/mshv", 0, STATX_BASIC_STATS, &stx) == 0 &&
+		      S_ISCHR(stx.stx_mode),
+	      "statx");
+	check(access("/dev/mshv", R_OK | W_OK) == 0, "access R_OK|W_OK");
+	int fd = open_device(O_RDWR | O_CLOEXEC);
+	check(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode), "fstat of the fd");
+	check(fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISCHR(st.st_mode),
+	      "fstatat AT_EMPTY_PATH");
+	char byte;
+	check(read(fd, &byte, 1) < 0 && errno == EINVAL, "read: EINVAL, as the driver");
+	check(write(fd, &byte, 1) < 0 && errno == EINVAL, "write: EINVAL, as the driver");
+	check(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == ENODEV,
+	      "mmap: ENODEV, as the driver");
+	close(fd);
+	/* Others' fds and paths are untouched. */
+	int pipes[2];
+	check(pipe(pipes) == 0 && write(pipes[1], "x", 1) == 1 && read(pipes[0], &byte, 1) == 1,
+	      "a pipe still reads and writes");
+	check(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1,
+	      "/dev/null is itself");
+}
+
+static void hidden_kvm(void)
+{
+	struct stat st = {0};
+	check(open("/dev/kvm", O_RDWR) < 0 && errno == ENOENT, "open /dev/kvm: ENOENT");
+	check(stat("/dev/kvm", &st) < 0 && errno == ENOENT, "stat /dev/kvm: ENOENT");
+	check(access("/dev/kvm", F_OK) < 0 && errno == ENOENT, "access /dev/kvm: ENOENT");
+}
+
+/* ---- pointers: what the driver's copies meet ---- */
+
+static void *unmapped(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(p, 4096);
+	return p;
+}
+
+static void pointers(void)
+{
+	int fd = open_device(O_RDWR);
+	check(call(fd, MSHV_ROOT_HVCALL, unmapped()) == -EFAULT, "unreadable header: EFAULT");
+	/* An unknown number is ENOTTY before any copy, as in the driver. */
+	check(call(fd, _IOW(0xB8, 0x7F, uint64_t), unmapped()) == -ENOTTY,
+	      "unknown ioctl with a bad pointer: ENOTTY");
+	struct mshv_emu_hv_get_property_in in = {.property_code =
+							 MSHV_EMU_HV_PROPERTY_PROCESSOR_FEATURES0};
+	uint64_t value = 0;
+	struct mshv_root_hvcall hdr = {.code = MSHV_EMU_HVCALL_GET_PARTITION_PROPERTY,
+				       .in_sz = sizeof(in),
+				       .out_sz = 8,
+				       .in_ptr = (uintptr_t)unmapped(),
+				       .out_ptr = (uintptr_t)&value};
+	check(call(fd, MSHV_ROOT_HVCALL, &hdr) == -EFAULT && hdr.status == 0,
+	      "unreadable in_ptr: EFAULT, header untouched");
+	hdr.in_ptr = (uintptr_t)&in;
+	hdr.out_ptr = (uintptr_t)unmapped();
+	check(call(fd, MSHV_ROOT_HVCALL, &hdr) == -EFAULT, "unwritable out_ptr: EFAULT");
+	check(hdr.status == MSHV_EMU_HV_STATUS_SUCCESS, "the header was written back first");
+	hdr.status = 0;
+	hdr.rsvd[0] = 1;
+	hdr.in_ptr = (uintptr_t)unmapped();
+	check(call(fd, MSHV_ROOT_HVCALL, &hdr) == -EINVAL,
+	      "a refused header is EINVAL before in_ptr is read");
+	close(fd);
+}
+
+/* The syscall PID is blocked in, from /proc: -1 if it is running or gone. */
+static long blocked_in(pid_t pid)
+{
+	char path[64], text[64] = "";
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	bool got = fgets(text, sizeof(text), f) != NULL;
+	fclose(f);
+	return got && text[0] >= '0' && text[0] <= '9' ? strtol(text, NULL, 10) : -1;
+}
+
+/* A child held inside CHECK_EXTENSION (the policy hangs its first one) is
+ * killed there; the device goes on serving everyone else. */
+static void killed_mid_call(void)
+{
+	int ready[2];
+	check(pipe(ready) == 0, "pipe");
+	pid_t child = fork();
+	if (child == 0) {
+		int fd = open_device(O_RDWR);
+		uint32_t cap = 1;
+		request_version(fd, 1);
+		if (write(ready[1], "x", 1) != 1) /* from here on, its only wait is the call */
+			_exit(4);
+		call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap); /* held until killed */
+		_exit(3);
+	}
+	close(ready[1]);
+	char byte;
+	check(read(ready[0], &byte, 1) == 1, "the child did not reach its call");
+	close(ready[0]);
+	/* Held: waiting for the device's reply, in recvmsg (x86-64: 47). */
+	long waited_ms = 0;
+	while (blocked_in(child) != 47 && waited_ms < 10000) {
+		usleep(10000);
+		waited_ms += 10;
+	}
+	check(blocked_in(child) == 47, "the child was not held inside its call within 10 s");
+	kill(child, SIGKILL);
+	int status;
+	waitpid(child, &status, 0);
+	check(WIFSIGNALED(status), "the child was killed");
+	int fd = open_device(O_RDWR);
+	uint32_t cap = 1;
+	check(request_version(fd, 1) == 0, "REQUEST_VERSION after the kill");
+	check(call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap) >= 0,
+	      "CHECK_EXTENSION after the kill");
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+	if (!strcmp(what, "crate") && argc == 4)
+		crate(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+	else if (!strcmp(what, "fds"))
+		fds(argv[0]);
+	else if (!strcmp(what, "inherited") && argc == 4)
+		inherited(atoi(argv[2]), atoi(argv[3]));
+	else if (!strcmp(what, "threads") && argc == 3)
+		threads(atoi(argv[2]) > 64 ? 64 : atoi(argv[2]));
+	else if (!strcmp(what, "node") && argc == 3)
+		node((unsigned)strtoul(argv[2], NULL, 8));
+	else if (!strcmp(what, "hidden-kvm"))
+		hidden_kvm();
+	else if (!strcmp(what, "pointers"))
+		pointers();
+	else if (!strcmp(what, "killed-mid-call"))
+		killed_mid_call();
+	else if (!strcmp(what, "version") && argc == 3) {
+		int fd = open_device(O_RDWR);
+		int r = request_version(fd, (uint32_t)strtoul(argv[2], NULL, 0));
+		check(r == 0, "REQUEST_VERSION(%s): %s", argv[2], strerror(-r));
+	} else {
+		fprintf(stderr, "run-client: unknown scenario `%s`\n", what);
+		return 2;
+	}
+	return failures ? 1 : 0;
+}

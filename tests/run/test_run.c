@@ -1,0 +1,288 @@
+/*
+ * test_run.c - mshv-emu-run as its users run it: a command, its exit
+ * status, what it saw of /dev/mshv (run-client checks that from inside),
+ * and what is left on the host afterwards.  No root needed but for the
+ * test that drops to an unprivileged user.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+static const char *env_path(const char *name)
+{
+	const char *value = getenv(name);
+	cr_assert_not_null(value, "%s is not set (ctest sets it)", name);
+	return value;
+}
+
+static char output[1 << 16];
+
+/* Run ARGV; its stdout and stderr into `output`; its exit status (128+N
+ * for a signal). */
+static int run_argv(const char *const argv[])
+{
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t used = 0;
+	ssize_t got;
+	char sink[4096];
+	while ((got = read(pipefd[0], used + 1 < sizeof(output) ? output + used : sink,
+			   used + 1 < sizeof(output) ? sizeof(output) - 1 - used : sizeof(sink))) >
+	       0)
+		if (used + 1 < sizeof(output))
+			used += (size_t)got;
+	output[used] = '\0';
+	close(pipefd[0]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* mshv-emu-run ARGS... (NULL-terminated), with policies/POLICY if not NULL. */
+static int run(const char *policy, ...)
+{
+	const char *argv[32] = {env_path("MSHV_EMU_RUN")};
+	int argc = 1;
+	char path[512];
+	if (policy) {
+		snprintf(path, sizeof(path), "%s/%s", env_path("MSHV_EMU_POLICIES"), policy);
+		argv[argc++] = "--policy";
+		argv[argc++] = path;
+	}
+	va_list ap;
+	va_start(ap, policy);
+	const char *arg;
+	while ((arg = va_arg(ap, const char *)) && argc < 31)
+		argv[argc++] = arg;
+	va_end(ap);
+	argv[argc] = NULL;
+	return run_argv(argv);
+}
+
+static const char *client(void)
+{
+	return env_path("RUN_CLIENT");
+}
+
+static void expect_no_device_on_the_host(void)
+{
+	struct stat st;
+	cr_expect(stat("/dev/mshv", &st) != 0 && errno == ENOENT,
+		  "/dev/mshv exists on the host after the run");
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+TestSuite(run, .timeout = 120);
+
+Test(run, crate_sequence_reaches_a_vp_on_real_fds)
+{
+	/* policies/microsoft.yaml: PROCESSOR_FEATURES0 and four VMM capability
+	 * bits (map_gpa_preserve_adjustable, vmm_can_provide_overlay_gpfn,
+	 * vp_affinity_property, assignable_synthetic_proc_features: 0x17). */
+	char trace[] = "/tmp/mshv-run-trace-XXXXXX";
+	int fd = mkstemp(trace);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	int status = run("microsoft.yaml", "--transport", "preload", "--trace", trace, "--",
+			 client(), "crate", "0x00F1FFFF7FFFFFFF", "0x17", NULL);
+	cr_expect_eq(status, 0, "run-client crate: %d\n%s", status, output);
+	/* The transcript shows every call, the partition's included. */
+	FILE *f = fopen(trace, "r");
+	cr_assert_not_null(f);
+	static char text[1 << 16];
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	unlink(trace);
+	const char *wanted[] = {
+		"\"name\":\"GET_PARTITION_PROPERTY_EX\"", "\"ioctl\":\"MSHV_CREATE_PARTITION\"",
+		"\"name\":\"SET_PARTITION_PROPERTY\"",	  "\"ioctl\":\"MSHV_INITIALIZE_PARTITION\"",
+		"\"ioctl\":\"MSHV_CREATE_VP\"",		  "\"event\":\"release\""};
+	for (size_t i = 0; i < sizeof(wanted) / sizeof(*wanted); i++)
+		cr_expect(strstr(text, wanted[i]), "the transcript has no %s:\n%s", wanted[i],
+			  text);
+	expect_no_device_on_the_host();
+}
+
+Test(run, dup_fork_and_exec_share_one_session)
+{
+	int status = run(NULL, "--", client(), "fds", NULL);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
+Test(run, threads_racing_request_version_on_one_fd)
+{
+	int status = run(NULL, "--", client(), "threads", "16", NULL);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
+Test(run, a_client_killed_mid_call_leaves_the_device_serving)
+{
+	char policy[] = "/tmp/mshv-run-hang-XXXXXX";
+	int fd = mkstemp(policy);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	write_file(policy, "profile: negotiated\nversions: [1, 2]\n"
+			   "capabilities: [{name: A, id: 1, value: 1}]\n"
+			   "faults:\n  rules:\n"
+			   "    - {name: hang-first, match: {ioctl: CHECK_EXTENSION},\n"
+			   "       when: {once: true}, action: {hang: true}}\n");
+	const char *argv[] = {env_path("MSHV_EMU_RUN"), "--policy", policy, "--", client(),
+			      "killed-mid-call",	NULL};
+	int status = run_argv(argv);
+	unlink(policy);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
+Test(run, the_node_is_a_character_device_and_nothing_else_changes)
+{
+	cr_expect_eq(run(NULL, "--", client(), "node", "0600", NULL), 0, "%s", output);
+	/* The policy's mode is the node's. */
+	char policy[] = "/tmp/mshv-run-mode-XXXXXX";
+	int fd = mkstemp(policy);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	write_file(policy, "profile: negotiated\nversions: [1]\ndevice: {mode: \"0640\"}\n");
+	const char *argv[] = {
+		env_path("MSHV_EMU_RUN"), "--policy", policy, "--", client(), "node", "0640", NULL};
+	int status = run_argv(argv);
+	unlink(policy);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
+Test(run, hide_kvm_makes_dev_kvm_absent)
+{
+	cr_expect_eq(run(NULL, "--hide-kvm", "--", client(), "hidden-kvm", NULL), 0, "%s", output);
+	/* Without it, /dev/kvm is the host's, whatever that is. */
+	struct stat host;
+	bool host_has_kvm = stat("/dev/kvm", &host) == 0;
+	int status = run(NULL, "--", "sh", "-c", "test -e /dev/kvm", NULL);
+	cr_expect_eq(status, host_has_kvm ? 0 : 1, "without --hide-kvm: %s", output);
+}
+
+Test(run, pointers_fail_where_the_drivers_copies_would)
+{
+	cr_expect_eq(run("microsoft.yaml", "--", client(), "pointers", NULL), 0, "%s", output);
+}
+
+Test(run, exit_status_is_the_commands)
+{
+	cr_expect_eq(run(NULL, "--", "sh", "-c", "exit 7", NULL), 7, "%s", output);
+	cr_expect_eq(run(NULL, "--", "sh", "-c", "kill -TERM $$", NULL), 128 + 15, "%s", output);
+	cr_expect_eq(run(NULL, "--", "/nonexistent/command", NULL), 127, "%s", output);
+	cr_expect(strstr(output, "/nonexistent/command"), "says which command: %s", output);
+	char script[] = "/tmp/mshv-run-noexec-XXXXXX";
+	int fd = mkstemp(script); /* mode 0600: not executable */
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_expect_eq(run(NULL, "--", script, NULL), 126, "%s", output);
+	unlink(script);
+	cr_expect_eq(run(NULL, NULL), 2, "no command is a usage error: %s", output);
+	cr_expect_eq(run(NULL, "--transport", "bogus", "--", "true", NULL), 2, "%s", output);
+	expect_no_device_on_the_host();
+}
+
+Test(run, an_invalid_policy_runs_nothing)
+{
+	char policy[] = "/tmp/mshv-run-bad-XXXXXX", marker[] = "/tmp/mshv-run-ran-XXXXXX";
+	int fd = mkstemp(policy);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	fd = mkstemp(marker);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	unlink(marker);
+	write_file(policy, "profile: negotiated\nversions: [1, 1]\n");
+	const char *argv[] = {
+		env_path("MSHV_EMU_RUN"), "--policy", policy, "--", "touch", marker, NULL};
+	cr_expect_eq(run_argv(argv), 1, "%s", output);
+	cr_expect(strstr(output, policy) && strstr(output, ":2:"),
+		  "the diagnostics name the file and line: %s", output);
+	cr_expect_neq(access(marker, F_OK), 0, "CMD ran with an invalid policy");
+	unlink(marker);
+	unlink(policy);
+}
+
+Test(run, a_static_program_is_refused_by_auto)
+{
+	int status = run(NULL, "--", env_path("RUN_STATIC_CLIENT"), "version", "1", NULL);
+	cr_expect_eq(status, 1, "%s", output);
+	cr_expect(strstr(output, "statically linked"), "says why: %s", output);
+}
+
+Test(run, nothing_is_left_behind)
+{
+	/* The device's socket is abstract: gone with the run. */
+	cr_assert_eq(run(NULL, "--", "sh", "-c", "echo \"id=$MSHV_EMU_RUN_ID\"", NULL), 0, "%s",
+		     output);
+	char *id = strstr(output, "id=");
+	cr_assert_not_null(id, "%s", output);
+	id += 3;
+	id[strcspn(id, "\n")] = '\0';
+	cr_assert_gt(strlen(id), 0);
+	char id_copy[128];
+	snprintf(id_copy, sizeof(id_copy), "%s", id);
+	FILE *f = fopen("/proc/net/unix", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	while (fgets(line, sizeof(line), f))
+		cr_expect_null(strstr(line, id_copy), "a socket of the run is left: %s", line);
+	fclose(f);
+	expect_no_device_on_the_host();
+	/* The same after SIGTERM to mshv-emu-run itself: CMD gets it, the run
+	 * ends with CMD's status. */
+	cr_expect_eq(run(NULL, "--", "sh", "-c", "kill -TERM $PPID; exec sleep 30", NULL), 128 + 15,
+		     "%s", output);
+	expect_no_device_on_the_host();
+}
+
+Test(run, an_unprivileged_user_sees_the_device)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become user 65534");
+	char command[1024];
+	snprintf(command, sizeof(command), "test -c /dev/mshv && %s --device /dev/mshv",
+		 env_path("MSHV_EMU_PROBE"));
+	const char *argv[] = {"setpriv",
+			      "--reuid",
+			      "65534",
+			      "--regid",
+			      "65534",
+			      "--clear-groups",
+			      env_path("MSHV_EMU_RUN"),
+			      "--",
+			      "sh",
+			      "-c",
+			      command,
+			      NULL};
+	int status = run_argv(argv);
+	cr_expect_eq(status, 0, "%s", output);
+	cr_expect(strstr(output, "REQUEST_VERSION"), "mshv-probe reported the device: %s", output);
+}
