@@ -172,6 +172,13 @@ static bool get_value(struct loader *ld, const char *path, const char *text, uin
 }
 
 /* One `hypervisor.properties` entry into OUT.  False (reported) if invalid. */
+/* The known properties GET_PARTITION_PROPERTY_EX answers in banks. */
+static bool banked(uint32_t code)
+{
+	return code == MSHV_EMU_HV_PROPERTY_VMM_CAPABILITIES ||
+	       code == MSHV_EMU_HV_PROPERTY_ASSIGNABLE_SYNTHETIC_PROC_FEATURES;
+}
+
 static bool build_host_entry(struct loader *ld, const char *path, const struct raw_property *raw,
 			     struct policy_property *out)
 {
@@ -193,6 +200,15 @@ static bool build_host_entry(struct loader *ld, const char *path, const struct r
 	}
 	if (raw->value) {
 		snprintf(sub, sizeof(sub), "%s.value", path);
+		if (ok && banked(out->code)) {
+			/* GET_PARTITION_PROPERTY_EX answers it as {bank_count, bank[]}:
+			 * a bare u64 would read as a bank count with empty banks. */
+			load_error(ld, sub,
+				   "%s is banked: write `banks: [%s]` (bank 0 is what "
+				   "GET_PARTITION_PROPERTY answers)",
+				   hv_name_of(&hv_properties, out->code), raw->value);
+			return false;
+		}
 		return get_value(ld, sub, raw->value, &out->value) && ok;
 	}
 	if (raw->status) {
