@@ -12,6 +12,8 @@ Runs, on this machine, in one go (docs/benchmarks.md explains each):
      and umockdev (the mock users know)               (bench-client, bench-umockdev)
   2b. the FUSE memory side channel: ROOT_HVCALL (pointers followed with
      process_vm_readv/writev) against a plain round trip on the same daemon
+  2c. mshv-emu-run's preload transport against the FUSE round trip, and what
+     the preload costs a tree walk and a compile that never open the device
   3. thread placement: client and daemon on one CPU, on two, unpinned
   4. memory: daemon RSS idle and per open session
   5. reload: request to new answers visible, for 10, 1,000 and 100,000
@@ -207,6 +209,54 @@ class Suite:
         finally:
             emu.stop()
 
+    # 2c ----------------------------------------------------------------
+    def preload(self):
+        """mshv-emu-run's preload transport: the per-call cost through the
+        run's device against the FUSE round trip, side by side; and what the
+        preload costs a command that never opens /dev/mshv (a tree walk and
+        a compile), against running it bare."""
+        calls = 2000 if self.args.quick else 20000
+        run = self.tool("mshv-emu-run")
+        emu = self.emu("pre-fuse")
+        try:
+            for rnd in range(self.rounds):
+                pair = [("fuse", lambda: self.client(emu.node, 1, calls, "fuse",
+                                                     ["--request-version", "1"],
+                                                     step="preload", round=rnd)),
+                        ("preload", lambda: self.run_json(
+                            [run, "--transport", "preload", "--", self.tool("bench-client"),
+                             "--device", "/dev/mshv", "--threads", "1", "--calls", str(calls),
+                             "--label", "preload", "--request-version", "1"],
+                            step="preload", round=rnd))]
+                if rnd % 2:
+                    pair.reverse()
+                for _, measure in pair:
+                    measure()
+        finally:
+            emu.stop()
+        src = os.path.join(self.scratch, "unit.c")
+        with open(src, "w") as f:
+            f.write("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+                    "int main(void) { puts(\"x\"); return 0; }\n")
+        commands = {
+            "tree-walk": ["find", "/usr/share", "-type", "f", "-name", "*.h"],
+            "compile": ["sh", "-c", "for i in 1 2 3 4 5; do cc -O2 -c -o /dev/null %s; done"
+                        % src],
+        }
+        rounds = 1 if self.args.quick else 7
+        for rnd in range(rounds):
+            for name, argv in commands.items():
+                pair = [("bare", argv), ("preload", [run, "--transport", "preload", "--"] + argv)]
+                if rnd % 2:
+                    pair.reverse()
+                for label, cmd in pair:
+                    started = time.monotonic()
+                    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   check=True)
+                    self.record({"suite": "overhead", "command": name, "label": label,
+                                 "seconds": time.monotonic() - started}, step="preload",
+                                round=rnd)
+
     # 3 -----------------------------------------------------------------
     def placement(self):
         calls = 2000 if self.args.quick else 20000
@@ -341,7 +391,7 @@ class Suite:
 
     def run(self):
         steps = [self.machine, self.dispatch, self.end_to_end, self.side_channel,
-                 self.placement, self.memory, self.reload, self.cuse_vm]
+                 self.preload, self.placement, self.memory, self.reload, self.cuse_vm]
         try:
             for step in steps:
                 started = time.monotonic()
@@ -451,6 +501,40 @@ def report(results, out):
         if per_round:
             lines += ["", "side channel p50 / plain p50 (target ≤ 1.3): %.3f (per round: %s)" % (
                 median(per_round), " ".join("%.2f" % x for x in per_round))]
+        lines.append("")
+
+    pre = [r for r in results if r.get("step") == "preload" and r.get("suite") == "e2e"]
+    if pre:
+        lines += ["### mshv-emu-run's preload transport against the FUSE round trip "
+                  "(1 thread, CHECK_EXTENSION, medians over rounds)", "",
+                  "| transport | p50 µs | p99 µs | calls/s |", "|---|---|---|---|"]
+        for label in ("preload", "fuse"):
+            rows = [r for r in pre if r.get("label") == label]
+            if rows:
+                lines.append("| %s | %.1f | %.1f | %.0f |" % (
+                    label, median([r["p50_us"] for r in rows]),
+                    median([r["p99_us"] for r in rows]),
+                    median([r["calls_per_s"] for r in rows])))
+        per_round = []
+        for rnd in sorted({r.get("round") for r in pre}):
+            a = [r for r in pre if r.get("label") == "preload" and r.get("round") == rnd]
+            b = [r for r in pre if r.get("label") == "fuse" and r.get("round") == rnd]
+            if a and b:
+                per_round.append(a[0]["p50_us"] / b[0]["p50_us"])
+        if per_round:
+            lines += ["", "preload p50 / FUSE p50 (target ≤ 1): %.3f (per round: %s)" % (
+                median(per_round), " ".join("%.2f" % x for x in per_round))]
+        lines.append("")
+    over = [r for r in results if r.get("suite") == "overhead"]
+    if over:
+        lines += ["### What the preload costs a command that never opens /dev/mshv "
+                  "(seconds, medians over rounds)", "",
+                  "| command | bare | under mshv-emu-run | ratio (target ≤ 1.05) |",
+                  "|---|---|---|---|"]
+        for name in sorted({r["command"] for r in over}):
+            bare = median([r["seconds"] for r in over if r["command"] == name and r["label"] == "bare"])
+            pre_s = median([r["seconds"] for r in over if r["command"] == name and r["label"] == "preload"])
+            lines.append("| %s | %.3f | %.3f | %.3f |" % (name, bare, pre_s, pre_s / bare))
         lines.append("")
 
     place = [r for r in results if r.get("step") == "placement"]

@@ -54,7 +54,6 @@
 #define DEVICE_MAJOR 10	 /* misc, as the driver's node */
 #define DEVICE_MINOR 232 /* any: the real one is dynamic */
 #define DEVICE_INO   0x6d736876
-#define CALL_BUF     (sizeof(struct wire_request) + WIRE_MAX_DATA)
 #define REPLY_BUF    (sizeof(struct wire_reply) + WIRE_MAX_DATA)
 
 static struct {
@@ -66,23 +65,25 @@ static struct {
 	size_t id_len;
 } run;
 
-static _Atomic uint64_t hint[HINT_FDS / 64];
+/* This process's device fds: session + 1, or 0.  Zero pages until used. */
+static _Atomic uint32_t fd_session[HINT_FDS];
 
-static void hint_set(int fd, bool ours)
+static void hint_put(int fd, uint32_t value)
 {
-	if (fd < 0 || fd >= HINT_FDS)
-		return;
-	uint64_t bit = 1ull << (fd % 64);
-	if (ours)
-		atomic_fetch_or_explicit(&hint[fd / 64], bit, memory_order_relaxed);
-	else
-		atomic_fetch_and_explicit(&hint[fd / 64], ~bit, memory_order_relaxed);
+	if (fd >= 0 && fd < HINT_FDS)
+		atomic_store_explicit(&fd_session[fd], value, memory_order_relaxed);
+}
+
+static uint32_t hint_of(int fd)
+{
+	return fd >= 0 && fd < HINT_FDS
+		       ? atomic_load_explicit(&fd_session[fd], memory_order_relaxed)
+		       : 0;
 }
 
 static bool hint_get(int fd)
 {
-	return fd >= 0 && fd < HINT_FDS &&
-	       (atomic_load_explicit(&hint[fd / 64], memory_order_relaxed) >> (fd % 64) & 1);
+	return hint_of(fd) != 0;
 }
 
 /* Entry points glibc declares only for fortified or old builds. */
@@ -182,15 +183,28 @@ static long session_of(int fd)
 	return n;
 }
 
-/* Ours by the bitmap's hint, confirmed; a stale bit is cleared. */
+/* Ours by the table's hint, confirmed; a stale entry is cleared. */
 static bool hinted_ours(int fd)
 {
 	if (!hint_get(fd))
 		return false;
 	if (session_of(fd) >= 0)
 		return true;
-	hint_set(fd, false);
+	hint_put(fd, 0);
 	return false;
+}
+
+/* The session of FD for an ioctl: the table's, else asked of the kernel (an
+ * fd this process received some other way) and remembered. */
+static long session_for_ioctl(int fd)
+{
+	uint32_t known = hint_of(fd);
+	if (known)
+		return (long)known - 1;
+	long session = session_of(fd);
+	if (session >= 0)
+		hint_put(fd, (uint32_t)session + 1);
+	return session;
 }
 
 enum path_kind {
@@ -256,30 +270,38 @@ static void request_fill(struct wire_request *req, uint32_t op)
 }
 
 /*
- * One request and its reply on this thread's channel.  Returns the reply's
- * length, or -1 with errno ENODEV when the run's device is gone (the
- * emulator ended): what an fd on a removed driver gets.  *NEW_FD is the fd
- * passed with the reply, or -1.
+ * One request (IOV: the header, then parts the kernel copies from wherever
+ * they are, the caller's memory included) and its reply, on this thread's
+ * channel.  Returns the reply's length; -1 with errno EFAULT when a part
+ * could not be read (nothing was sent), or ENODEV when the run's device is
+ * gone (the emulator ended): what an fd on a removed driver gets.  *NEW_FD
+ * is the fd passed with the reply, or -1.
  */
-static ssize_t exchange(const void *req, size_t req_len, void *reply, size_t reply_cap, int *new_fd,
-			bool cloexec)
+static ssize_t exchange(struct iovec *iov, int iov_count, void *reply, size_t reply_cap,
+			int *new_fd, bool cloexec)
 {
 	*new_fd = -1;
 	int fd = channel_get();
 	if (fd < 0)
 		goto gone;
+	size_t total = 0;
+	for (int i = 0; i < iov_count; i++)
+		total += iov[i].iov_len;
+	struct msghdr out = {.msg_iov = iov, .msg_iovlen = (size_t)iov_count};
 	ssize_t sent;
 	do
-		sent = send(fd, req, req_len, MSG_NOSIGNAL);
+		sent = sendmsg(fd, &out, MSG_NOSIGNAL);
 	while (sent < 0 && errno == EINTR);
-	if (sent != (ssize_t)req_len)
+	if (sent < 0 && errno == EFAULT)
+		return -1; /* a bad part: the message was not sent */
+	if (sent != (ssize_t)total)
 		goto broken;
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} control;
-	struct iovec iov = {reply, reply_cap};
-	struct msghdr msg = {.msg_iov = &iov,
+	struct iovec in_iov = {reply, reply_cap};
+	struct msghdr msg = {.msg_iov = &in_iov,
 			     .msg_iovlen = 1,
 			     .msg_control = control.buf,
 			     .msg_controllen = sizeof(control.buf)};
@@ -300,13 +322,29 @@ gone:
 	return -1;
 }
 
-/* ---- the caller's memory, copied without trusting it ---- */
+/* A reply buffer per thread, on the heap (threads may have small stacks),
+ * kept for the thread's next call and freed when it ends. */
+static pthread_key_t reply_key;
+static pthread_once_t reply_once = PTHREAD_ONCE_INIT;
 
-static int copy_in(void *dst, uint64_t src, size_t len)
+static void reply_key_make(void)
 {
-	struct iovec local = {dst, len}, remote = {(void *)(uintptr_t)src, len};
-	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+	pthread_key_create(&reply_key, free);
 }
+
+static uint8_t *reply_buffer(void)
+{
+	pthread_once(&reply_once, reply_key_make);
+	uint8_t *buf = pthread_getspecific(reply_key);
+	if (!buf) {
+		buf = malloc(REPLY_BUF);
+		if (buf)
+			pthread_setspecific(reply_key, buf);
+	}
+	return buf;
+}
+
+/* ---- the caller's memory, copied without trusting it ---- */
 
 static int copy_out(uint64_t dst, const void *src, size_t len)
 {
@@ -330,7 +368,8 @@ static int device_open(int flags)
 	req.flags = (uint32_t)flags;
 	struct wire_reply reply;
 	int fd;
-	ssize_t got = exchange(&req, sizeof(req), &reply, sizeof(reply), &fd, flags & O_CLOEXEC);
+	struct iovec iov = {&req, sizeof(req)};
+	ssize_t got = exchange(&iov, 1, &reply, sizeof(reply), &fd, flags & O_CLOEXEC);
 	if (got < 0) {
 		errno = ENOENT; /* no run, no node */
 		return -1;
@@ -346,7 +385,7 @@ static int device_open(int flags)
 		errno = -reply.result;
 		return -1;
 	}
-	hint_set(fd, true);
+	hint_put(fd, (uint32_t)reply.result + 1); /* the session number */
 	return fd;
 }
 
@@ -666,62 +705,57 @@ EXPORT int faccessat(int dirfd, const char *path, int how, int flags)
 
 /* ---- ioctl ---- */
 
-static int device_call(long session, unsigned long cmd, uint64_t arg, uint8_t *buf,
-		       uint8_t *reply_buf);
-
+/*
+ * One ioctl on SESSION.  The argument's bytes and the regions an op names
+ * go straight from the caller's memory into the request (the kernel copies
+ * them, and says EFAULT for a bad pointer without sending anything).
+ */
 static int device_ioctl(long session, unsigned long cmd, uint64_t arg)
 {
-	/* On the heap: a program's threads may have small stacks. */
-	uint8_t *buf = malloc(CALL_BUF), *reply_buf = malloc(REPLY_BUF);
-	if (!buf || !reply_buf) {
-		free(buf);
-		free(reply_buf);
+	uint8_t *reply_buf = reply_buffer();
+	if (!reply_buf) {
 		errno = ENOMEM;
 		return -1;
 	}
-	int result = device_call(session, cmd, arg, buf, reply_buf);
-	free(buf);
-	free(reply_buf);
-	return result;
-}
-
-static int device_call(long session, unsigned long cmd, uint64_t arg, uint8_t *buf,
-		       uint8_t *reply_buf)
-{
-	struct wire_request *req = (struct wire_request *)buf;
-	uint8_t *data = buf + sizeof(*req);
+	struct wire_request req;
 	size_t size = _IOC_SIZE(cmd), base_in = _IOC_DIR(cmd) & _IOC_WRITE ? size : 0;
-	request_fill(req, WIRE_IOCTL);
-	req->session = (uint32_t)session;
-	req->cmd = (uint32_t)cmd;
-	req->arg = arg;
-	/* An argument it cannot read goes as none: the device answers EFAULT
-	 * after its own checks, as the driver's copy_from_user would. */
-	if (base_in && copy_in(data, arg, base_in) == 0)
-		req->in_len = (uint32_t)base_in;
+	request_fill(&req, WIRE_IOCTL);
+	req.session = (uint32_t)session;
+	req.cmd = (uint32_t)cmd;
+	req.arg = arg;
+	req.in_len = (uint32_t)base_in;
+	struct iovec iov[2 + WIRE_MAX_REGION] = {{&req, sizeof(req)},
+						 {(void *)(uintptr_t)arg, base_in}};
+	int iov_count = base_in ? 2 : 1;
 	struct wire_region regions[WIRE_MAX_REGION];
 	uint32_t region_count = 0;
 	for (int pass = 0; pass < 3; pass++) {
 		int fd;
-		ssize_t got =
-			exchange(buf, sizeof(*req) + req->in_len, reply_buf, REPLY_BUF, &fd, true);
+		ssize_t got = exchange(iov, iov_count, reply_buf, REPLY_BUF, &fd, true);
+		if (got < 0 && errno == EFAULT && pass == 0) {
+			/* An argument it cannot read goes as none: the device answers
+			 * EFAULT after its own checks, as the driver's copy would. */
+			req.in_len = 0;
+			iov_count = 1;
+			got = exchange(iov, iov_count, reply_buf, REPLY_BUF, &fd, true);
+		}
 		if (got < 0)
-			return -1; /* errno ENODEV */
+			return -1; /* errno EFAULT (a region: the driver's copy), or ENODEV */
 		struct wire_reply *reply = (struct wire_reply *)reply_buf;
 		const uint8_t *rdata = reply_buf + sizeof(*reply);
 		size_t rlen = (size_t)got - sizeof(*reply);
 		if (got < (ssize_t)sizeof(*reply) || reply->magic != WIRE_MAGIC)
 			goto bad;
 		if (reply->kind == WIRE_FETCH) {
-			/* The regions the op named, read now; write regions' room. */
+			/* The regions the op named: read ones go with the call again. */
 			region_count = reply->region_count;
 			if (region_count > WIRE_MAX_REGION ||
-			    rlen < region_count * sizeof(struct wire_region) || fd >= 0)
+			    rlen < region_count * sizeof(struct wire_region) || fd >= 0 ||
+			    req.in_len < base_in)
 				goto bad;
 			memcpy(regions, rdata, region_count * sizeof(struct wire_region));
 			size_t in_len = base_in, out_len = 0;
-			if (req->in_len < base_in)
-				goto bad; /* an unreadable argument gets no further */
+			iov_count = base_in ? 2 : 1;
 			for (uint32_t i = 0; i < region_count; i++) {
 				if (regions[i].write) {
 					out_len += regions[i].len;
@@ -729,15 +763,13 @@ static int device_call(long session, unsigned long cmd, uint64_t arg, uint8_t *b
 				}
 				if (in_len + regions[i].len > WIRE_MAX_DATA)
 					goto bad;
-				if (copy_in(data + in_len, regions[i].addr, regions[i].len)) {
-					errno = EFAULT; /* the driver's copy_from_user */
-					return -1;
-				}
+				iov[iov_count++] = (struct iovec){
+					(void *)(uintptr_t)regions[i].addr, regions[i].len};
 				in_len += regions[i].len;
 			}
-			req->in_len = (uint32_t)in_len;
-			req->out_len = (uint32_t)out_len;
-			req->continued = 1;
+			req.in_len = (uint32_t)in_len;
+			req.out_len = (uint32_t)out_len;
+			req.continued = 1;
 			continue;
 		}
 		if ((reply->kind != WIRE_ANSWER && reply->kind != WIRE_NEW_FD) ||
@@ -769,7 +801,7 @@ static int device_call(long session, unsigned long cmd, uint64_t arg, uint8_t *b
 			return -1;
 		}
 		if (fd >= 0) {
-			hint_set(fd, true);
+			hint_put(fd, (uint32_t)reply->result + 1); /* the new session's number */
 			return fd;
 		}
 		return reply->result;
@@ -790,7 +822,7 @@ EXPORT int ioctl(int fd, unsigned long cmd, ...)
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.active) {
-		long session = session_of(fd);
+		long session = session_for_ioctl(fd);
 		if (session >= 0) {
 			RESOLVE(close);
 			return device_ioctl(session, cmd, (uintptr_t)arg);
@@ -846,7 +878,7 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 
 EXPORT int close(int fd)
 {
-	hint_set(fd, false);
+	hint_put(fd, 0);
 	RESOLVE(close);
 	return REAL(close)(fd);
 }
@@ -856,7 +888,7 @@ EXPORT int dup(int fd)
 	RESOLVE(dup);
 	int copy = REAL(dup)(fd);
 	if (copy >= 0)
-		hint_set(copy, hint_get(fd));
+		hint_put(copy, hint_of(fd));
 	return copy;
 }
 
@@ -865,7 +897,7 @@ EXPORT int dup2(int fd, int to)
 	RESOLVE(dup2);
 	int copy = REAL(dup2)(fd, to);
 	if (copy >= 0)
-		hint_set(copy, hint_get(fd));
+		hint_put(copy, hint_of(fd));
 	return copy;
 }
 
@@ -874,7 +906,7 @@ EXPORT int dup3(int fd, int to, int flags)
 	RESOLVE(dup3);
 	int copy = REAL(dup3)(fd, to, flags);
 	if (copy >= 0)
-		hint_set(copy, hint_get(fd));
+		hint_put(copy, hint_of(fd));
 	return copy;
 }
 
@@ -884,7 +916,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
 	uintptr_t word = va_arg(ap, uintptr_t);
 	int r = real(fd, cmd, word);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-		hint_set(r, hint_get(fd));
+		hint_put(r, hint_of(fd));
 	return r;
 }
 
@@ -915,7 +947,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	int r = REAL(close_range)(first, last, flags);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		for (unsigned fd = first; fd <= last && fd < HINT_FDS; fd++)
-			hint_set((int)fd, false);
+			hint_put((int)fd, 0);
 	return r;
 }
 
@@ -924,7 +956,7 @@ EXPORT void closefrom(int first)
 	RESOLVE(closefrom);
 	REAL(closefrom)(first);
 	for (int fd = first < 0 ? 0 : first; fd < HINT_FDS; fd++)
-		hint_set(fd, false);
+		hint_put(fd, 0);
 }
 
 /* ---- start-up ---- */
@@ -939,9 +971,11 @@ static void hint_rebuild(void)
 	while ((entry = readdir(dir))) {
 		char *end;
 		long fd = strtol(entry->d_name, &end, 10);
-		if (*end == '\0' && end != entry->d_name && fd != dirfd(dir) &&
-		    session_of((int)fd) >= 0)
-			hint_set((int)fd, true);
+		long session = *end == '\0' && end != entry->d_name && fd != dirfd(dir)
+				       ? session_of((int)fd)
+				       : -1;
+		if (session >= 0)
+			hint_put((int)fd, (uint32_t)session + 1);
 	}
 	closedir(dir);
 }

@@ -222,8 +222,9 @@ struct call_transport {
 static int install(struct emu_transport *base, struct emu_session *object)
 {
 	struct call_transport *t = (struct call_transport *)base;
-	long n = entry_add(t->server, object, false, &t->new_fd);
-	return n < 0 ? (int)n : 0; /* the caller's fd number is the shim's to learn */
+	/* The call answers the session's number; the caller's fd is the one
+	 * passed with the reply, which the shim returns instead. */
+	return (int)entry_add(t->server, object, false, &t->new_fd);
 }
 
 static const char *caller_comm(struct emu_caller *caller)
@@ -295,7 +296,8 @@ static void serve_open(struct run_server *s, int fd, const struct wire_request *
 		answer(fd, reply, (int)n);
 		return;
 	}
-	*reply = (struct wire_reply){.magic = WIRE_MAGIC, .kind = WIRE_NEW_FD};
+	*reply =
+		(struct wire_reply){.magic = WIRE_MAGIC, .kind = WIRE_NEW_FD, .result = (int32_t)n};
 	send_reply(fd, reply, 0, client_fd);
 	close(client_fd);
 }

@@ -66,7 +66,7 @@ struct wire_request {
 enum wire_kind {
 	WIRE_ANSWER = 1, /* result; argument bytes; write regions' bytes */
 	WIRE_FETCH = 2,	 /* send the call again with these regions */
-	WIRE_NEW_FD = 3, /* WIRE_ANSWER, and the result is the fd passed with it */
+	WIRE_NEW_FD = 3, /* WIRE_ANSWER with an fd passed; result: its session's number */
 };
 
 struct wire_region {
