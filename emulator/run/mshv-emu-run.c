@@ -5,9 +5,10 @@
  *   mshv-emu-run [--policy FILE] [--transport auto|preload] [--hide-kvm]
  *                [--trace FILE] [--] CMD [ARGS...]
  *
- * The device lives in this process (run/server.c); CMD and its descendants
- * reach it through the preload shim (run/preload.c), which LD_PRELOAD puts
- * in every dynamically linked process.  Nothing is created on disk: the
+ * The device lives in a process of its own (run/server.c), so that the run
+ * outlives it and says so if it dies; CMD and its descendants reach it
+ * through the preload shim (run/preload.c), which LD_PRELOAD puts in every
+ * dynamically linked process.  Nothing is created on disk: the
  * device's socket has an abstract name, and no process outside the run
  * sees /dev/mshv.  It exits with CMD's status, as a shell does (128+N for a
  * signal, 127 when CMD is not found, 126 when it cannot be run); SIGINT,
@@ -17,12 +18,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +38,9 @@
 #include "trace.h"
 #include "wire.h"
 
-#define PRELOAD_NAME "libmshv-emu-preload.so"
+#define PRELOAD_NAME	  "libmshv-emu-preload.so"
+#define READY_DEADLINE_MS 10000
+#define STOP_DEADLINE_MS  10000
 
 static const char usage_text[] =
 	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload] [--hide-kvm]\n"
@@ -207,6 +213,126 @@ static struct policy_snapshot *load(const char *path)
 	return snap;
 }
 
+/* ---- the device's process ---- */
+
+struct ready {
+	char socket_name[108];
+	char id[64];
+};
+
+/*
+ * The run's device, in a process of its own so that the run outlives it
+ * and can say so: serve until the supervisor's SIGTERM; SIGHUP reloads.
+ * SIGINT from a terminal is for CMD, not for it.  Never returns.
+ */
+static void device_main(const struct options *o, struct policy_snapshot *snap, int ready_fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: so is the run */
+	struct emu_core core;
+	core_init(&core, snap);
+	int rc = 1;
+	if (o->trace) {
+		struct diag_list diags = {0};
+		struct trace *trace = trace_open(o->trace, &diags);
+		diag_print(&diags, stderr);
+		diag_free(&diags);
+		if (!trace)
+			goto out_core;
+		core_trace_start(&core, trace);
+	}
+	struct ready ready;
+	struct run_server *server =
+		run_server_start(&core, getuid(), ready.socket_name, sizeof(ready.socket_name),
+				 ready.id, sizeof(ready.id));
+	if (!server)
+		goto out_trace;
+	if (write(ready_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
+		goto out_server;
+	close(ready_fd);
+	sigset_t wait_set;
+	sigemptyset(&wait_set);
+	sigaddset(&wait_set, SIGTERM);
+	sigaddset(&wait_set, SIGHUP);
+	for (;;) {
+		int sig;
+		if (sigwait(&wait_set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM)
+			break;
+		struct policy_snapshot *next = load(o->policy);
+		if (next)
+			fprintf(stderr, "mshv-emu-run: reload: serving generation %llu\n",
+				(unsigned long long)core_publish(&core, next));
+		else
+			fprintf(stderr, "mshv-emu-run: reload: rejected; the old policy keeps "
+					"serving\n");
+	}
+	rc = 0;
+out_server:
+	run_server_stop(server);
+out_trace:
+	if (o->trace)
+		core_trace_stop(&core);
+out_core:
+	core_fini(&core);
+	_exit(rc);
+}
+
+/* Start the device; its names into READY.  Returns its pid, or -1. */
+static pid_t device_start(const struct options *o, struct policy_snapshot *snap,
+			  struct ready *ready)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		fprintf(stderr, "mshv-emu-run: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "mshv-emu-run: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		device_main(o, snap, pipefd[1]);
+	}
+	close(pipefd[1]);
+	/* Readiness is the device's word, with a deadline. */
+	struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+	bool ok = poll(&pfd, 1, READY_DEADLINE_MS) == 1 &&
+		  read(pipefd[0], ready, sizeof(*ready)) == (ssize_t)sizeof(*ready);
+	close(pipefd[0]);
+	if (!ok) {
+		fprintf(stderr, "mshv-emu-run: the device did not start within %d ms\n",
+			READY_DEADLINE_MS);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+/* Stop the device: SIGTERM, then SIGKILL after a deadline. */
+static void device_stop(pid_t device)
+{
+	kill(device, SIGTERM);
+	for (int waited_ms = 0; waitpid(device, NULL, WNOHANG) == 0; waited_ms += 10) {
+		if (waited_ms >= STOP_DEADLINE_MS) {
+			fprintf(stderr,
+				"mshv-emu-run: the device did not stop within %d ms; "
+				"killed\n",
+				STOP_DEADLINE_MS);
+			kill(device, SIGKILL);
+			waitpid(device, NULL, 0);
+			return;
+		}
+		struct timespec tick = {0, 10 * 1000 * 1000};
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* ---- the command ---- */
+
 /* Exec CMD in the child; tell the parent errno through REPORT if it fails. */
 static void child_exec(char **argv, const sigset_t *mask, int report)
 {
@@ -218,7 +344,18 @@ static void child_exec(char **argv, const sigset_t *mask, int report)
 	_exit(err == ENOENT ? 127 : 126);
 }
 
-static int run_command(struct options *o, struct emu_core *core, const sigset_t *saved)
+static const char *status_text(int status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, size, "exit status %d", WEXITSTATUS(status));
+	return buf;
+}
+
+/* Run CMD to its end; its status as a shell gives it.  The device dying
+ * first is reported, and makes the run's status non-zero. */
+static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 {
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) != 0) {
@@ -247,28 +384,30 @@ static int run_command(struct options *o, struct emu_core *core, const sigset_t 
 	sigaddset(&wait_set, SIGTERM);
 	sigaddset(&wait_set, SIGQUIT);
 	sigaddset(&wait_set, SIGHUP);
+	bool device_lost = false;
 	for (;;) {
 		int status;
-		pid_t done = waitpid(child, &status, WNOHANG);
-		if (done == child) {
-			if (WIFEXITED(status))
-				return WEXITSTATUS(status);
-			return 128 + WTERMSIG(status);
+		char text[64];
+		if (!device_lost && waitpid(device, &status, WNOHANG) == device) {
+			device_lost = true;
+			fprintf(stderr,
+				"mshv-emu-run: the device (pid %d) ended under the run (%s): the "
+				"run's calls now fail with ENODEV, its opens with ENOENT\n",
+				(int)device, status_text(status, text, sizeof(text)));
+		}
+		if (waitpid(child, &status, WNOHANG) == child) {
+			int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			if (!device_lost)
+				device_stop(device);
+			return device_lost && rc == 0 ? 1 : rc;
 		}
 		int sig;
 		if (sigwait(&wait_set, &sig) != 0)
 			continue;
-		if (sig == SIGHUP) {
-			struct policy_snapshot *snap = load(o->policy);
-			if (snap)
-				fprintf(stderr, "mshv-emu-run: reload: serving generation %llu\n",
-					(unsigned long long)core_publish(core, snap));
-			else
-				fprintf(stderr, "mshv-emu-run: reload: rejected; the old policy "
-						"keeps serving\n");
-		} else if (sig != SIGCHLD) {
+		if (sig == SIGHUP && !device_lost)
+			kill(device, SIGHUP); /* the device reloads */
+		else if (sig != SIGCHLD && sig != SIGHUP)
 			kill(child, sig); /* CMD decides; its status is the run's */
-		}
 	}
 }
 
@@ -302,19 +441,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	unsigned mode = snap->device_mode;
-	struct emu_core core;
-	core_init(&core, snap);
-	int rc = 1;
-	if (o.trace) {
-		struct diag_list diags = {0};
-		struct trace *trace = trace_open(o.trace, &diags);
-		diag_print(&diags, stderr);
-		diag_free(&diags);
-		if (!trace)
-			goto out_core;
-		core_trace_start(&core, trace);
-	}
-	/* Signals are taken with sigwait; the server's threads inherit the mask. */
+	/* Signals are taken with sigwait, here and in the device. */
 	sigset_t all, saved;
 	sigemptyset(&all);
 	sigaddset(&all, SIGCHLD);
@@ -323,37 +450,31 @@ int main(int argc, char **argv)
 	sigaddset(&all, SIGQUIT);
 	sigaddset(&all, SIGHUP);
 	sigaddset(&all, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &all, &saved);
-	char socket_name[108], id[64];
-	struct run_server *server =
-		run_server_start(&core, getuid(), socket_name, sizeof(socket_name), id, sizeof(id));
-	if (!server)
-		goto out_trace;
+	sigprocmask(SIG_BLOCK, &all, &saved);
+	struct ready ready;
+	pid_t device = device_start(&o, snap, &ready);
+	policy_free(snap); /* the device's copy serves */
+	if (device < 0)
+		return 1;
 
 	const char *before = getenv("LD_PRELOAD");
 	char *preload = NULL;
-	char mode_text[16];
+	char mode_text[16], device_text[16];
 	snprintf(mode_text, sizeof(mode_text), "%04o", mode);
+	snprintf(device_text, sizeof(device_text), "%d", (int)device);
 	if (asprintf(&preload, "%s%s%s", shim, before && *before ? ":" : "", before ? before : "") <
 		    0 ||
-	    setenv("LD_PRELOAD", preload, 1) || setenv(WIRE_ENV_SOCKET, socket_name, 1) ||
-	    setenv(WIRE_ENV_ID, id, 1) || setenv(WIRE_ENV_MODE, mode_text, 1) ||
+	    setenv("LD_PRELOAD", preload, 1) || setenv(WIRE_ENV_SOCKET, ready.socket_name, 1) ||
+	    setenv(WIRE_ENV_ID, ready.id, 1) || setenv(WIRE_ENV_MODE, mode_text, 1) ||
+	    setenv(WIRE_ENV_DEVICE_PID, device_text, 1) ||
 	    (o.hide_kvm ? setenv(WIRE_ENV_HIDE_KVM, "1", 1) : unsetenv(WIRE_ENV_HIDE_KVM))) {
 		fprintf(stderr, "mshv-emu-run: environment: %s\n", strerror(errno));
 		free(preload);
-		goto out_server;
+		device_stop(device);
+		return 1;
 	}
 	free(preload);
-	if (o.transport_auto)
-		fprintf(stderr, "mshv-emu-run: transport preload (%s)\n",
-			found ? "CMD is dynamically linked" : "CMD not found on PATH");
-	rc = run_command(&o, &core, &saved);
-out_server:
-	run_server_stop(server);
-out_trace:
-	if (o.trace)
-		core_trace_stop(&core);
-out_core:
-	core_fini(&core);
-	return rc;
+	if (o.transport_auto && found)
+		fprintf(stderr, "mshv-emu-run: transport preload (CMD is dynamically linked)\n");
+	return run_command(&o, device, &saved);
 }

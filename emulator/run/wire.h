@@ -36,11 +36,12 @@
 #define WIRE_MAX_REGION 8
 
 /* Environment of CMD's processes. */
-#define WIRE_ENV_SOCKET	  "MSHV_EMU_RUN_SOCKET"	  /* the listening socket's abstract name */
-#define WIRE_ENV_ID	  "MSHV_EMU_RUN_ID"	  /* the prefix of session names */
-#define WIRE_ENV_HIDE_KVM "MSHV_EMU_RUN_HIDE_KVM" /* "1": /dev/kvm is absent */
-#define WIRE_ENV_MODE	  "MSHV_EMU_RUN_MODE"	  /* the node's permission bits, octal */
-#define WIRE_DEVICE	  "/dev/mshv"
+#define WIRE_ENV_SOCKET	    "MSHV_EMU_RUN_SOCKET"     /* the listening socket's abstract name */
+#define WIRE_ENV_ID	    "MSHV_EMU_RUN_ID"	      /* the prefix of session names */
+#define WIRE_ENV_HIDE_KVM   "MSHV_EMU_RUN_HIDE_KVM"   /* "1": /dev/kvm is absent */
+#define WIRE_ENV_MODE	    "MSHV_EMU_RUN_MODE"	      /* the node's permission bits, octal */
+#define WIRE_ENV_DEVICE_PID "MSHV_EMU_RUN_DEVICE_PID" /* the device's process: kill -HUP reloads */
+#define WIRE_DEVICE	    "/dev/mshv"
 
 enum wire_op {
 	WIRE_OPEN = 1, /* flags: the open's flags */

@@ -12,6 +12,8 @@
  *   run-client hidden-kvm             /dev/kvm is absent
  *   run-client pointers               bad argument, in_ptr and out_ptr
  *   run-client killed-mid-call        a child killed inside a held call; the run serves on
+ *   run-client device-dies            the run's device is killed: calls fail, nothing hangs
+ *   run-client await-cap ID VALUE     CHECK_EXTENSION(ID) answers VALUE within 10 s
  *   run-client version V              REQUEST_VERSION(V) on a fresh fd, then exit
  */
 #include <errno.h>
@@ -392,6 +394,47 @@ static void killed_mid_call(void)
 	close(fd);
 }
 
+/* The device's process killed under us: an fd's calls answer ENODEV, as on
+ * a removed driver, and a new open finds no node. */
+static void device_dies(void)
+{
+	const char *pid_text = getenv("MSHV_EMU_RUN_DEVICE_PID");
+	check(pid_text != NULL, "MSHV_EMU_RUN_DEVICE_PID is not set");
+	if (!pid_text)
+		return;
+	int fd = open_device(O_RDWR);
+	check(request_version(fd, 1) == 0, "REQUEST_VERSION before");
+	check(kill((pid_t)atoi(pid_text), SIGKILL) == 0, "kill the device: %s", strerror(errno));
+	/* Its sockets close as it dies; until then a call may still be answered. */
+	uint32_t cap = 1;
+	int r = 0;
+	for (int waited_ms = 0; waited_ms < 10000; waited_ms += 10) {
+		r = call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap);
+		if (r == -ENODEV)
+			break;
+		usleep(10000);
+	}
+	check(r == -ENODEV, "a call after the device died: %d (%s), want ENODEV", r, strerror(-r));
+	check(open("/dev/mshv", O_RDWR) < 0 && errno == ENOENT, "open after: ENOENT");
+	close(fd);
+}
+
+/* A reload reaches every fd's next call: poll until it shows. */
+static void await_cap(uint32_t id, int want)
+{
+	int r = -1;
+	for (int waited_ms = 0; waited_ms < 10000 && r != want; waited_ms += 10) {
+		int fd = open_device(O_RDWR);
+		uint32_t cap = id;
+		if (request_version(fd, 1) == 0)
+			r = call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap);
+		close(fd);
+		if (r != want)
+			usleep(10000);
+	}
+	check(r == want, "CHECK_EXTENSION(%u): %d, want %d within 10 s", id, r, want);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -409,6 +452,10 @@ int main(int argc, char **argv)
 		hidden_kvm();
 	else if (!strcmp(what, "pointers"))
 		pointers();
+	else if (!strcmp(what, "await-cap") && argc == 4)
+		await_cap((uint32_t)strtoul(argv[2], NULL, 0), atoi(argv[3]));
+	else if (!strcmp(what, "device-dies"))
+		device_dies();
 	else if (!strcmp(what, "killed-mid-call"))
 		killed_mid_call();
 	else if (!strcmp(what, "version") && argc == 3) {

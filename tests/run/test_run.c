@@ -187,6 +187,38 @@ Test(run, hide_kvm_makes_dev_kvm_absent)
 	cr_expect_eq(status, host_has_kvm ? 0 : 1, "without --hide-kvm: %s", output);
 }
 
+Test(run, the_device_dying_is_reported_and_nothing_hangs)
+{
+	/* run-client itself exits 0 when its calls failed as they should. */
+	int status = run(NULL, "--", client(), "device-dies", NULL);
+	cr_expect_eq(status, 1, "the run's status: %d\n%s", status, output);
+	cr_expect(strstr(output, "the device") && strstr(output, "signal 9"),
+		  "mshv-emu-run says the device died: %s", output);
+	cr_expect_null(strstr(output, "run-client:"), "a check failed inside: %s", output);
+}
+
+Test(run, sighup_reloads_the_runs_device)
+{
+	char policy[] = "/tmp/mshv-run-reload-XXXXXX";
+	int fd = mkstemp(policy);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	write_file(policy, "profile: negotiated\nversions: [1]\n"
+			   "capabilities: [{name: A, id: 1, value: 1}]\n");
+	char script[1024];
+	snprintf(
+		script, sizeof(script),
+		"printf 'profile: negotiated\\nversions: [1]\\ncapabilities: "
+		"[{name: A, id: 1, value: 5}]\\n' > %s && kill -HUP $PPID && exec %s await-cap 1 5",
+		policy, client());
+	const char *argv[] = {
+		env_path("MSHV_EMU_RUN"), "--policy", policy, "--", "sh", "-c", script, NULL};
+	int status = run_argv(argv);
+	unlink(policy);
+	cr_expect_eq(status, 0, "%s", output);
+	cr_expect(strstr(output, "reload: serving generation 2"), "says so: %s", output);
+}
+
 Test(run, pointers_fail_where_the_drivers_copies_would)
 {
 	cr_expect_eq(run("microsoft.yaml", "--", client(), "pointers", NULL), 0, "%s", output);
