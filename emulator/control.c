@@ -25,7 +25,6 @@
 
 #include "daemon.h"
 #include "errnames.h"
-#include "front/hold.h"
 
 #define REQUEST_MAX 65536
 #define ARGS_MAX    16
@@ -72,9 +71,9 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 	uint64_t uptime = (monotonic_ns() - d->started_ns) / 1000000000u;
 	unsigned long long open = atomic_load(&d->core.sessions_open);
 	unsigned long long opened = atomic_load(&d->core.sessions_opened);
-	unsigned held = front_hold_count();
+	unsigned held = d->held_count();
 	char node[4096];
-	front_node_path(node, sizeof(node));
+	d->node_path(node, sizeof(node));
 	urcu_bp_read_lock();
 	struct trace *trace = rcu_dereference(d->core.trace);
 	const char *trace_file = trace ? trace_path(trace) : NULL;
@@ -289,7 +288,7 @@ static int run_command(struct daemon *d, char **args, int count, FILE *out)
 	if (!strcmp(cmd, "inject") && count == 2)
 		return cmd_inject(d, args[1], out);
 	if (!strcmp(cmd, "release") && count == 1) {
-		unsigned released = front_hold_release();
+		unsigned released = d->release_held();
 		emu_log("control: released %u hung calls", released);
 		fprintf(out, "released %u hung calls\n", released);
 		return 0;

@@ -19,6 +19,11 @@ struct daemon {
 	struct front_options front_options;
 	uint64_t started_ns; /* CLOCK_MONOTONIC */
 	uid_t uid;
+	/* What the front end holds, for mshvctl: calls a fault holds now, let
+	 * the hung ones go (returns how many), the node served. */
+	unsigned (*held_count)(void);
+	unsigned (*release_held)(void);
+	void (*node_path)(char *out, size_t size);
 };
 
 /*

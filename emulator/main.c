@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "front/hold.h"
 
 #define DEFAULT_MOUNTPOINT "/run/mshv-emu"
 #define DEFAULT_CONTROL	   "/run/mshv-emu.sock"
@@ -324,6 +325,9 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	daemon.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	daemon.uid = geteuid();
+	daemon.held_count = front_hold_count;
+	daemon.release_held = front_hold_release;
+	daemon.node_path = front_node_path;
 	pthread_mutex_init(&daemon.reload_lock, NULL);
 	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path))) {
 		policy_free(snap);

@@ -118,6 +118,8 @@ int front_loop(struct fuse_session *session, const struct front_options *options
  */
 int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
 
+/* emu_log - one line on stderr, after EMU_LOG_NAME (the program's name). */
 __attribute__((format(printf, 1, 2))) void emu_log(const char *fmt, ...);
+extern const char *emu_log_name;
 
 #endif

@@ -19,6 +19,8 @@ int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)
 	return err;
 }
 
+const char *emu_log_name = "mshv-emu";
+
 void emu_log(const char *fmt, ...)
 {
 	char line[1024];
@@ -26,5 +28,5 @@ void emu_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "mshv-emu: %s\n", line);
+	fprintf(stderr, "%s: %s\n", emu_log_name, line);
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "daemon.h"
 #include "diag.h"
 #include "policy.h"
 #include "server.h"
@@ -44,7 +45,7 @@
 
 static const char usage_text[] =
 	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload] [--hide-kvm]\n"
-	"                    [--trace FILE] [--] CMD [ARGS...]\n"
+	"                    [--trace FILE] [--control SOCKET] [--] CMD [ARGS...]\n"
 	"       mshv-emu-run --help | --version\n";
 
 static const char help_text[] =
@@ -59,6 +60,7 @@ static const char help_text[] =
 	"  --hide-kvm         /dev/kvm is absent for CMD (ENOENT), so a VMM that tries\n"
 	"                     KVM first picks mshv\n"
 	"  --trace FILE       write a JSON Lines transcript of every call of the run\n"
+	"  --control SOCKET   where mshvctl connects while the run lasts (default: none)\n"
 	"Exit status: CMD's; 128+N when signal N ended it; 127 when CMD was not found,\n"
 	"126 when it could not be run; 1 when the run could not start (an invalid\n"
 	"policy: CMD does not run); 2 for a usage error.  SIGHUP reloads the policy.\n";
@@ -66,6 +68,7 @@ static const char help_text[] =
 struct options {
 	const char *policy;
 	const char *trace;
+	const char *control;
 	bool hide_kvm;
 	bool transport_auto;
 	char **argv;
@@ -78,6 +81,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"transport", required_argument, NULL, 't'},
 		{"hide-kvm", no_argument, NULL, 'k'},
 		{"trace", required_argument, NULL, 'r'},
+		{"control", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -104,6 +108,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'r':
 			o->trace = optarg;
+			break;
+		case 'c':
+			o->control = optarg;
 			break;
 		case 'h':
 			printf("%s%s", usage_text, help_text);
@@ -225,11 +232,39 @@ struct ready {
  * and can say so: serve until the supervisor's SIGTERM; SIGHUP reloads.
  * SIGINT from a terminal is for CMD, not for it.  Never returns.
  */
+static struct run_server *device_server;
+
+static unsigned device_held(void)
+{
+	return device_server ? run_server_held(device_server) : 0;
+}
+
+static unsigned device_release(void)
+{
+	return device_server ? run_server_release_hung(device_server) : 0;
+}
+
+static void device_node(char *out, size_t size)
+{
+	snprintf(out, size, "%s (mshv-emu-run, preload)", WIRE_DEVICE);
+}
+
 static void device_main(const struct options *o, struct policy_snapshot *snap, int ready_fd)
 {
 	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: so is the run */
-	struct emu_core core;
-	core_init(&core, snap);
+	emu_log_name = "mshv-emu-run";
+	static struct daemon d;		  /* the control thread reads it until the end */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	d.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	d.uid = geteuid();
+	d.front = "preload";
+	d.held_count = device_held;
+	d.release_held = device_release;
+	d.node_path = device_node;
+	pthread_mutex_init(&d.reload_lock, NULL);
+	d.policy_path = o->policy ? strdup(o->policy) : NULL;
+	core_init(&d.core, snap);
 	int rc = 1;
 	if (o->trace) {
 		struct diag_list diags = {0};
@@ -238,16 +273,17 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 		diag_free(&diags);
 		if (!trace)
 			goto out_core;
-		core_trace_start(&core, trace);
+		core_trace_start(&d.core, trace);
 	}
 	struct ready ready;
-	struct run_server *server =
-		run_server_start(&core, getuid(), ready.socket_name, sizeof(ready.socket_name),
-				 ready.id, sizeof(ready.id));
-	if (!server)
+	device_server = run_server_start(&d.core, getuid(), ready.socket_name,
+					 sizeof(ready.socket_name), ready.id, sizeof(ready.id));
+	if (!device_server)
 		goto out_trace;
-	if (write(ready_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
+	if (o->control && control_start(&d, o->control) != 0)
 		goto out_server;
+	if (write(ready_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
+		goto out_control;
 	close(ready_fd);
 	sigset_t wait_set;
 	sigemptyset(&wait_set);
@@ -259,22 +295,21 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 			continue;
 		if (sig == SIGTERM)
 			break;
-		struct policy_snapshot *next = load(o->policy);
-		if (next)
-			fprintf(stderr, "mshv-emu-run: reload: serving generation %llu\n",
-				(unsigned long long)core_publish(&core, next));
-		else
-			fprintf(stderr, "mshv-emu-run: reload: rejected; the old policy keeps "
-					"serving\n");
+		daemon_reload(&d, NULL, NULL);
 	}
 	rc = 0;
+out_control:
+	if (o->control)
+		control_stop();
 out_server:
-	run_server_stop(server);
+	run_server_stop(device_server);
+	device_server = NULL;
 out_trace:
 	if (o->trace)
-		core_trace_stop(&core);
+		core_trace_stop(&d.core);
 out_core:
-	core_fini(&core);
+	core_fini(&d.core);
+	free(d.policy_path);
 	_exit(rc);
 }
 

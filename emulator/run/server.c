@@ -211,6 +211,14 @@ unsigned run_server_release_hung(struct run_server *s)
 	return held;
 }
 
+unsigned run_server_held(struct run_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned held = s->held;
+	pthread_mutex_unlock(&s->lock);
+	return held;
+}
+
 /* ---- one channel ---- */
 
 struct call_transport {

@@ -21,8 +21,10 @@ struct run_server;
 struct run_server *run_server_start(struct emu_core *core, uid_t uid, char *socket_name,
 				    size_t socket_size, char *id, size_t id_size);
 
-/* run_server_release_hung - let every call a hang fault holds complete. */
+/* run_server_release_hung - let every call a hang fault holds complete;
+ * returns how many were held.  run_server_held - how many are held now. */
 unsigned run_server_release_hung(struct run_server *server);
+unsigned run_server_held(struct run_server *server);
 
 /* run_server_stop - stop accepting, end every channel, release every
  * session.  Calls still held are answered ENODEV. */

@@ -216,7 +216,34 @@ Test(run, sighup_reloads_the_runs_device)
 	int status = run_argv(argv);
 	unlink(policy);
 	cr_expect_eq(status, 0, "%s", output);
-	cr_expect(strstr(output, "reload: serving generation 2"), "says so: %s", output);
+	cr_expect(strstr(output, "mshv-emu-run: reload: serving") &&
+			  strstr(output, "as generation 2"),
+		  "says so: %s", output);
+}
+
+Test(run, mshvctl_sees_every_process_of_the_run)
+{
+	char dir[] = "/tmp/mshv-run-ctl-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char sock[128], script[2048];
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	/* Two processes, one device: the counters add up; then a hung call
+	 * is released by mshvctl. */
+	snprintf(script, sizeof(script),
+		 "%s version 1 && %s version 2 && %s --socket %s stats && %s --socket %s status",
+		 client(), client(), env_path("MSHV_EMU_CTL"), sock, env_path("MSHV_EMU_CTL"),
+		 sock);
+	const char *argv[] = {
+		env_path("MSHV_EMU_RUN"), "--control", sock, "--", "sh", "-c", script, NULL};
+	int status = run_argv(argv);
+	cr_expect_eq(status, 0, "%s", output);
+	const char *row = strstr(output, "MSHV_REQUEST_VERSION");
+	unsigned calls = 0;
+	cr_expect(row && sscanf(row, "%*s %*s %u", &calls) == 1 && calls == 2,
+		  "REQUEST_VERSION counted %u times over two processes: %s", calls, output);
+	cr_expect(strstr(output, "front       preload"), "%s", output);
+	cr_expect_neq(access(sock, F_OK), 0, "the control socket is removed at the end");
+	rmdir(dir);
 }
 
 Test(run, pointers_fail_where_the_drivers_copies_would)
