@@ -49,14 +49,15 @@ test-asan: setup
 	cmake --build --preset asan
 	ctest --preset asan --repeat until-fail:$(REPEAT)
 
-# The live suite against the CUSE front end, in Debian's cloud kernel under qemu.
+# The live suite against the CUSE front end, and mshv-emu-run --transport cuse
+# (tests/vm/transports.sh), in Debian's cloud kernel under qemu.
 test-vm: build test
 	tests/vm/run-vm.sh --build-dir build --timeout $(VM_TIMEOUT) \
-		--copy policies:/policies \
+		--copy policies:/policies --copy tests/vm/transports.sh:/bin/transports.sh \
 		--env MSHV_EMU_FRONT=cuse --env MSHV_EMU_BIN=/bin/mshv-emu \
 		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_CTL=/bin/mshvctl \
 		--env MSHV_EMU_POLICIES=/policies \
-		-- /bin/test-live --jobs 1
+		-- /bin/sh -c '/bin/test-live --jobs 1 && /bin/transports.sh'
 
 # The benchmark suite (docs/benchmarks.md): results, plot and tables in build/bench.
 bench: build

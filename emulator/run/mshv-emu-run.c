@@ -14,18 +14,21 @@
  * signal, 127 when CMD is not found, 126 when it cannot be run); SIGINT,
  * SIGTERM and SIGQUIT are passed on to CMD; SIGHUP reloads the policy.
  */
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -44,7 +47,7 @@
 #define STOP_DEADLINE_MS  10000
 
 static const char usage_text[] =
-	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload] [--hide-kvm]\n"
+	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload|fuse|cuse] [--hide-kvm]\n"
 	"                    [--trace FILE] [--control SOCKET] [--] CMD [ARGS...]\n"
 	"       mshv-emu-run --help | --version\n";
 
@@ -55,8 +58,11 @@ static const char help_text[] =
 	"needs root or is left behind.\n"
 	"  --policy FILE      policy to serve (default: the embedded default policy)\n"
 	"  --transport KIND   preload: a library (LD_PRELOAD) in every dynamically\n"
-	"                     linked process of the run; auto (default): preload when\n"
-	"                     CMD is dynamically linked, and says so on stderr\n"
+	"                     linked process of the run, no root; fuse, cuse: mshv-emu\n"
+	"                     through the kernel, its node bound at /dev/mshv in a\n"
+	"                     private mount namespace (root); auto (default): preload\n"
+	"                     for a dynamically linked CMD, else cuse (or fuse without\n"
+	"                     /dev/cuse), and says which on stderr\n"
 	"  --hide-kvm         /dev/kvm is absent for CMD (ENOENT), so a VMM that tries\n"
 	"                     KVM first picks mshv\n"
 	"  --trace FILE       write a JSON Lines transcript of every call of the run\n"
@@ -71,6 +77,12 @@ struct options {
 	const char *control;
 	bool hide_kvm;
 	bool transport_auto;
+	enum transport {
+		TRANSPORT_AUTO,
+		TRANSPORT_PRELOAD,
+		TRANSPORT_FUSE,
+		TRANSPORT_CUSE
+	} transport;
 	char **argv;
 };
 
@@ -94,14 +106,20 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->policy = optarg;
 			break;
 		case 't':
-			if (strcmp(optarg, "auto") && strcmp(optarg, "preload")) {
-				fprintf(stderr,
-					"mshv-emu-run: --transport %s: this build has auto and "
-					"preload\n%s",
-					optarg, usage_text);
-				return 2;
+			if (!strcmp(optarg, "auto") || !strcmp(optarg, "preload") ||
+			    !strcmp(optarg, "fuse") || !strcmp(optarg, "cuse")) {
+				o->transport = !strcmp(optarg, "auto")	    ? TRANSPORT_AUTO
+					       : !strcmp(optarg, "preload") ? TRANSPORT_PRELOAD
+					       : !strcmp(optarg, "fuse")    ? TRANSPORT_FUSE
+									    : TRANSPORT_CUSE;
+				o->transport_auto = o->transport == TRANSPORT_AUTO;
+				break;
 			}
-			o->transport_auto = !strcmp(optarg, "auto");
+			fprintf(stderr,
+				"mshv-emu-run: --transport %s: expected auto, preload, fuse or "
+				"cuse\n%s",
+				optarg, usage_text);
+			return 2;
 			break;
 		case 'k':
 			o->hide_kvm = true;
@@ -253,7 +271,7 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 {
 	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: so is the run */
 	emu_log_name = "mshv-emu-run";
-	static struct daemon d;		  /* the control thread reads it until the end */
+	static struct daemon d; /* the control thread reads it until the end */
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	d.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
@@ -366,6 +384,238 @@ static void device_stop(pid_t device)
 	}
 }
 
+/* ---- fuse and cuse: the daemon, in a private mount namespace ---- */
+
+/* This program's directory, for mshv-emu beside it. */
+static bool sibling_path(const char *name, char *out, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len <= 0)
+		return false;
+	self[len] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	int len_out = snprintf(out, size, "%s/%s", self, name);
+	return len_out > 0 && (size_t)len_out < size && access(out, X_OK) == 0;
+}
+
+/* Bind what HOST (the machine's /dev, by fd) holds at NAME over /dev/NAME. */
+static int bind_entry(int host, const char *name)
+{
+	struct stat st;
+	char source[PATH_MAX], target[PATH_MAX];
+	snprintf(source, sizeof(source), "/proc/self/fd/%d/%s", host, name);
+	snprintf(target, sizeof(target), "/dev/%s", name);
+	if (fstatat(host, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode)) {
+		char link[PATH_MAX];
+		ssize_t len = readlinkat(host, name, link, sizeof(link) - 1);
+		if (len < 0)
+			return -errno;
+		link[len] = '\0';
+		return symlink(link, target) == 0 ? 0 : -errno;
+	}
+	if (S_ISDIR(st.st_mode) ? mkdir(target, st.st_mode & 07777) != 0
+				: mknod(target, S_IFREG | 0600, 0) != 0)
+		return -errno;
+	return mount(source, target, NULL, MS_BIND | MS_REC, NULL) == 0 ? 0 : -errno;
+}
+
+/*
+ * A private /dev: a tmpfs over /dev in this (private) mount namespace, with
+ * every entry of the machine's /dev bound back into it, but /dev/kvm when
+ * HIDE_KVM and any /dev/mshv.  Nothing is created in the machine's /dev.
+ */
+static int private_dev(int host, bool hide_kvm)
+{
+	if (mount("mshv-emu-run", "/dev", "tmpfs", MS_NOSUID, "mode=755") != 0)
+		return -errno;
+	int list = openat(host, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = list >= 0 ? fdopendir(list) : NULL;
+	if (!dir) {
+		int err = -errno;
+		if (list >= 0)
+			close(list);
+		return err;
+	}
+	struct dirent *entry;
+	int err = 0;
+	while (!err && (entry = readdir(dir))) {
+		const char *name = entry->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "mshv") ||
+		    (hide_kvm && !strcmp(name, "kvm")))
+			continue;
+		err = bind_entry(host, name);
+		if (err)
+			fprintf(stderr, "mshv-emu-run: private /dev: %s: %s\n", name,
+				strerror(-err));
+	}
+	closedir(dir);
+	return err;
+}
+
+/* Start mshv-emu on FRONT; its node's path into NODE.  Returns its pid. */
+static pid_t daemon_start(const struct options *o, const char *front, const char *name,
+			  const char *mountpoint, char *node, size_t node_size)
+{
+	char bin[PATH_MAX];
+	const char *forced = getenv("MSHV_EMU_BIN");
+	if (forced)
+		snprintf(bin, sizeof(bin), "%s", forced);
+	else if (!sibling_path("mshv-emu", bin, sizeof(bin))) {
+		fprintf(stderr, "mshv-emu-run: cannot find mshv-emu beside this program; set "
+				"MSHV_EMU_BIN to its path\n");
+		return -1;
+	}
+	int ready[2];
+	if (pipe(ready) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		close(ready[0]);
+		char fd_text[16];
+		snprintf(fd_text, sizeof(fd_text), "%d", ready[1]);
+		const char *argv[20] = {bin,
+					"--front",
+					front,
+					"--name",
+					name,
+					"--mountpoint",
+					mountpoint,
+					"--ready-fd",
+					fd_text,
+					"--control",
+					o->control ? o->control : ""};
+		int argc = 11;
+		if (o->policy) {
+			argv[argc++] = "--policy";
+			argv[argc++] = o->policy;
+		}
+		if (o->trace) {
+			argv[argc++] = "--trace";
+			argv[argc++] = o->trace;
+		}
+		argv[argc] = NULL;
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(bin, (char **)argv);
+		fprintf(stderr, "mshv-emu-run: exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	close(ready[1]);
+	if (pid < 0) {
+		close(ready[0]);
+		return -1;
+	}
+	/* "ready PATH\n", with a deadline. */
+	char line[PATH_MAX + 16] = "";
+	size_t used = 0;
+	for (int waited_ms = 0; !strchr(line, '\n') && waited_ms < READY_DEADLINE_MS;) {
+		struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+		int left = READY_DEADLINE_MS - waited_ms;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (poll(&pfd, 1, left) <= 0)
+			break;
+		ssize_t got = read(ready[0], line + used, sizeof(line) - 1 - used);
+		if (got <= 0)
+			break;
+		used += (size_t)got;
+		line[used] = '\0';
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		waited_ms +=
+			(int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	}
+	close(ready[0]);
+	if (strncmp(line, "ready ", 6) || !strchr(line, '\n')) {
+		fprintf(stderr,
+			"mshv-emu-run: mshv-emu --front %s did not report readiness within "
+			"%d ms (its messages are above)\n",
+			front, READY_DEADLINE_MS);
+		device_stop(pid);
+		return -1;
+	}
+	line[strcspn(line, "\n")] = '\0';
+	size_t node_len = strlen(line + 6);
+	if (node_len >= node_size) {
+		device_stop(pid);
+		return -1;
+	}
+	memcpy(node, line + 6, node_len + 1);
+	return pid;
+}
+
+/*
+ * --transport fuse|cuse: a private mount namespace whose /dev is a tmpfs
+ * holding the machine's /dev bound back entry by entry, with the daemon's
+ * node bound at /dev/mshv.  Only CMD and its descendants are in it; it
+ * ends with them.  Needs root.  Returns the daemon's pid, or -1.
+ */
+static pid_t kernel_transport(const struct options *o, bool cuse)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr,
+			"mshv-emu-run: --transport %s needs root (a mount namespace%s); "
+			"--transport preload does not\n",
+			cuse ? "cuse" : "fuse", cuse ? " and /dev/cuse" : " and a FUSE mount");
+		return -1;
+	}
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		fprintf(stderr, "mshv-emu-run: a private mount namespace: %s\n", strerror(errno));
+		return -1;
+	}
+	int host = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (host < 0) {
+		fprintf(stderr, "mshv-emu-run: /dev: %s\n", strerror(errno));
+		return -1;
+	}
+	char node[PATH_MAX], name[64];
+	pid_t daemon = -1;
+	/* CUSE's node appears in the machine's devtmpfs, where mshv-emu waits
+	 * for it: start it before /dev is replaced.  FUSE mounts in the
+	 * private /dev, so after. */
+	if (cuse) {
+		snprintf(name, sizeof(name), "mshv-run-%d", (int)getpid());
+		daemon = daemon_start(o, "cuse", name, "/", node, sizeof(node));
+		if (daemon < 0)
+			goto fail;
+	}
+	int err = private_dev(host, o->hide_kvm);
+	if (err)
+		goto fail;
+	if (!cuse) {
+		if (mkdir("/dev/.mshv-emu", 0755) != 0)
+			goto fail;
+		daemon = daemon_start(o, "fuse", "mshv", "/dev/.mshv-emu", node, sizeof(node));
+		if (daemon < 0)
+			goto fail;
+	}
+	char source[PATH_MAX + 32];
+	if (cuse) /* the node is in the machine's /dev, behind HOST */
+		snprintf(source, sizeof(source), "/proc/self/fd/%d/%s", host, name);
+	else
+		snprintf(source, sizeof(source), "%s", node);
+	if (mknod("/dev/mshv", S_IFREG | 0600, 0) != 0 ||
+	    mount(source, "/dev/mshv", NULL, MS_BIND, NULL) != 0) {
+		fprintf(stderr, "mshv-emu-run: bind %s at /dev/mshv: %s\n", source,
+			strerror(errno));
+		goto fail;
+	}
+	close(host);
+	return daemon;
+fail:
+	if (daemon > 0)
+		device_stop(daemon);
+	close(host);
+	return -1;
+}
+
 /* ---- the command ---- */
 
 /* Exec CMD in the child; tell the parent errno through REPORT if it fails. */
@@ -460,13 +710,40 @@ int main(int argc, char **argv)
 	}
 	char path[PATH_MAX];
 	bool found = command_path(o.argv[0], path, sizeof(path));
-	if (found && linkage_of(path) == LINK_STATIC) {
+	bool is_static = found && linkage_of(path) == LINK_STATIC;
+	const char *why = NULL;
+	if (o.transport == TRANSPORT_AUTO) {
+		/* Preload for what calls libc; a static program needs the kernel. */
+		o.transport = !is_static		       ? TRANSPORT_PRELOAD
+			      : access("/dev/cuse", F_OK) == 0 ? TRANSPORT_CUSE
+							       : TRANSPORT_FUSE;
+		why = !is_static ? "CMD is dynamically linked" : "CMD is statically linked";
+	}
+	if (o.transport == TRANSPORT_PRELOAD && is_static) {
 		fprintf(stderr,
 			"mshv-emu-run: %s is statically linked: the preload transport cannot "
-			"reach it (a static program calls no shared libc)\n",
+			"reach it (a static program calls no shared libc); as root, use "
+			"--transport fuse or cuse\n",
 			path);
 		policy_free(snap);
 		return 1;
+	}
+	sigset_t all, saved;
+	if (o.transport == TRANSPORT_FUSE || o.transport == TRANSPORT_CUSE) {
+		bool cuse = o.transport == TRANSPORT_CUSE;
+		policy_free(snap); /* mshv-emu loads it again */
+		if (why)
+			fprintf(stderr, "mshv-emu-run: transport %s (%s)\n", cuse ? "cuse" : "fuse",
+				why);
+		sigemptyset(&all);
+		sigaddset(&all, SIGCHLD);
+		sigaddset(&all, SIGINT);
+		sigaddset(&all, SIGTERM);
+		sigaddset(&all, SIGQUIT);
+		sigaddset(&all, SIGHUP);
+		sigprocmask(SIG_BLOCK, &all, &saved);
+		pid_t daemon = kernel_transport(&o, cuse);
+		return daemon < 0 ? 1 : run_command(&o, daemon, &saved);
 	}
 	char shim[PATH_MAX];
 	if (!preload_path(shim, sizeof(shim))) {
@@ -477,7 +754,6 @@ int main(int argc, char **argv)
 	}
 	unsigned mode = snap->device_mode;
 	/* Signals are taken with sigwait, here and in the device. */
-	sigset_t all, saved;
 	sigemptyset(&all);
 	sigaddset(&all, SIGCHLD);
 	sigaddset(&all, SIGINT);
@@ -509,7 +785,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(preload);
-	if (o.transport_auto && found)
-		fprintf(stderr, "mshv-emu-run: transport preload (CMD is dynamically linked)\n");
+	if (why)
+		fprintf(stderr, "mshv-emu-run: transport preload (%s)\n", why);
 	return run_command(&o, device, &saved);
 }

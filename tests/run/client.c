@@ -221,8 +221,10 @@ static void inherited(int fd, int cloexec)
 	uint32_t cap = 1;
 	check(call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap) >= 0, "after exec: CHECK_EXTENSION");
 	check(fcntl(cloexec, F_GETFD) < 0 && errno == EBADF, "O_CLOEXEC closed it at exec");
-	struct stat st = {0};
-	check(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode), "after exec: still the device");
+	struct stat st = {0}, node = {0};
+	check(fstat(fd, &st) == 0 && stat("/dev/mshv", &node) == 0 && st.st_ino == node.st_ino &&
+		      st.st_dev == node.st_dev,
+	      "after exec: still the device's file");
 }
 
 /* ---- threads: one fd, one version, whoever asks first ---- */

@@ -289,9 +289,10 @@ Test(run, an_invalid_policy_runs_nothing)
 	unlink(policy);
 }
 
-Test(run, a_static_program_is_refused_by_auto)
+Test(run, a_static_program_is_refused_by_preload)
 {
-	int status = run(NULL, "--", env_path("RUN_STATIC_CLIENT"), "version", "1", NULL);
+	int status = run(NULL, "--transport", "preload", "--", env_path("RUN_STATIC_CLIENT"),
+			 "version", "1", NULL);
 	cr_expect_eq(status, 1, "%s", output);
 	cr_expect(strstr(output, "statically linked"), "says why: %s", output);
 }
@@ -344,4 +345,57 @@ Test(run, an_unprivileged_user_sees_the_device)
 	int status = run_argv(argv);
 	cr_expect_eq(status, 0, "%s", output);
 	cr_expect(strstr(output, "REQUEST_VERSION"), "mshv-probe reported the device: %s", output);
+}
+
+/* ---- --transport fuse (cuse runs in the VM: tests/vm/transports.sh) ---- */
+
+static bool host_has_run_mounts(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	cr_assert_not_null(f);
+	char line[1024];
+	bool found = false;
+	while (fgets(line, sizeof(line), f))
+		found |= strstr(line, "mshv-emu-run") != NULL || strstr(line, "/dev/mshv") != NULL;
+	fclose(f);
+	return found;
+}
+
+Test(run, fuse_transport_serves_static_and_dynamic_programs)
+{
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
+		cr_skip_test("needs root and /dev/fuse");
+	char script[1024];
+	snprintf(script, sizeof(script),
+		 "test -f /dev/mshv && %s version 1 && %s fds && %s threads 8 && exit 7",
+		 env_path("RUN_STATIC_CLIENT"), client(), client());
+	int status = run(NULL, "--transport", "fuse", "--hide-kvm", "--", "sh", "-c", script, NULL);
+	cr_expect_eq(status, 7, "%s", output);
+	expect_no_device_on_the_host();
+	cr_expect_not(host_has_run_mounts(), "a mount of the run is left on the host");
+	/* auto: a static program as root goes through the kernel. */
+	status = run(NULL, "--", env_path("RUN_STATIC_CLIENT"), "version", "2", NULL);
+	cr_expect_eq(status, 0, "%s", output);
+	cr_expect(strstr(output, "(CMD is statically linked)"), "auto says which: %s", output);
+	expect_no_device_on_the_host();
+}
+
+Test(run, fuse_transport_needs_root)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become user 65534");
+	const char *argv[] = {"setpriv",
+			      "--reuid",
+			      "65534",
+			      "--regid",
+			      "65534",
+			      "--clear-groups",
+			      env_path("MSHV_EMU_RUN"),
+			      "--transport",
+			      "fuse",
+			      "--",
+			      "true",
+			      NULL};
+	cr_expect_eq(run_argv(argv), 1, "%s", output);
+	cr_expect(strstr(output, "needs root"), "says why: %s", output);
 }
