@@ -365,11 +365,20 @@ static pid_t device_start(const struct options *o, struct policy_snapshot *snap,
 	return pid;
 }
 
-/* Stop the device: SIGTERM, then SIGKILL after a deadline. */
+/* Stop the device: SIGTERM, then SIGKILL after a deadline.  SIGCHLD is
+ * blocked here, so its arrival is waited for, not polled. */
 static void device_stop(pid_t device)
 {
 	kill(device, SIGTERM);
-	for (int waited_ms = 0; waitpid(device, NULL, WNOHANG) == 0; waited_ms += 10) {
+	sigset_t child;
+	sigemptyset(&child);
+	sigaddset(&child, SIGCHLD);
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (waitpid(device, NULL, WNOHANG) == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long waited_ms = (now.tv_sec - start.tv_sec) * 1000 +
+				 (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (waited_ms >= STOP_DEADLINE_MS) {
 			fprintf(stderr,
 				"mshv-emu-run: the device did not stop within %d ms; "
@@ -379,8 +388,9 @@ static void device_stop(pid_t device)
 			waitpid(device, NULL, 0);
 			return;
 		}
-		struct timespec tick = {0, 10 * 1000 * 1000};
-		nanosleep(&tick, NULL);
+		long left_ms = STOP_DEADLINE_MS - waited_ms;
+		struct timespec left = {left_ms / 1000, (left_ms % 1000) * 1000000};
+		sigtimedwait(&child, NULL, &left); /* any child: check again */
 	}
 }
 

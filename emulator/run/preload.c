@@ -228,9 +228,13 @@ static enum path_kind path_kind(int dirfd, const char *path)
 /* ---- the channel to the run's device ---- */
 
 static __thread int channel = -1;
+static pid_t my_pid;
+static __thread int32_t my_tid;
 
 static void forget_channel(void)
 {
+	my_pid = 0;
+	my_tid = 0;
 	/* The child of a fork: the parent's thread keeps the channel. */
 	if (channel >= 0) {
 		RESOLVE(close);
@@ -264,8 +268,12 @@ static void request_fill(struct wire_request *req, uint32_t op)
 	memset(req, 0, sizeof(*req));
 	req->magic = WIRE_MAGIC;
 	req->op = op;
-	req->pid = getpid();
-	req->tid = (int32_t)syscall(SYS_gettid);
+	if (!my_pid) /* once per process and thread: a fork forgets them */
+		my_pid = getpid();
+	if (!my_tid)
+		my_tid = (int32_t)syscall(SYS_gettid);
+	req->pid = my_pid;
+	req->tid = my_tid;
 	req->uid = getuid();
 }
 
