@@ -227,7 +227,17 @@ class Suite:
                             [run, "--transport", "preload", "--", self.tool("bench-client"),
                              "--device", "/dev/mshv", "--threads", "1", "--calls", str(calls),
                              "--label", "preload", "--request-version", "1"],
-                            step="preload", round=rnd))]
+                            step="preload", round=rnd)),
+                        ("in-process", lambda: self.run_json(
+                            [run, "--in-process", "--", self.tool("bench-client"),
+                             "--device", "/dev/mshv", "--threads", "1", "--calls",
+                             str(calls * 10), "--label", "in-process", "--request-version",
+                             "1"], step="preload", round=rnd))]
+                if os.access("/dev/kvm", os.R_OK | os.W_OK):
+                    pair.append(("kvm", lambda: self.client(
+                        "/dev/kvm", 1, calls * 10, "kvm",
+                        ["--cmd", "0xAE03", "--arg", "value", "--value", "1"],
+                        step="preload", round=rnd)))
                 if rnd % 2:
                     pair.reverse()
                 for _, measure in pair:
@@ -505,13 +515,13 @@ def report(results, out):
 
     pre = [r for r in results if r.get("step") == "preload" and r.get("suite") == "e2e"]
     if pre:
-        lines += ["### mshv-emu-run's preload transport against the FUSE round trip "
+        lines += ["### mshv-emu-run's transports against the FUSE round trip and /dev/kvm "
                   "(1 thread, CHECK_EXTENSION, medians over rounds)", "",
                   "| transport | p50 µs | p99 µs | calls/s |", "|---|---|---|---|"]
-        for label in ("preload", "fuse"):
+        for label in ("in-process", "kvm", "preload", "fuse"):
             rows = [r for r in pre if r.get("label") == label]
             if rows:
-                lines.append("| %s | %.1f | %.1f | %.0f |" % (
+                lines.append("| %s | %.3f | %.3f | %.0f |" % (
                     label, median([r["p50_us"] for r in rows]),
                     median([r["p99_us"] for r in rows]),
                     median([r["calls_per_s"] for r in rows])))

@@ -48,7 +48,7 @@
 
 static const char usage_text[] =
 	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload|fuse|cuse] [--hide-kvm]\n"
-	"                    [--trace FILE] [--control SOCKET] [--] CMD [ARGS...]\n"
+	"                    [--trace FILE] [--control SOCKET] [--in-process] [--] CMD [ARGS...]\n"
 	"       mshv-emu-run --help | --version\n";
 
 static const char help_text[] =
@@ -67,6 +67,8 @@ static const char help_text[] =
 	"                     KVM first picks mshv\n"
 	"  --trace FILE       write a JSON Lines transcript of every call of the run\n"
 	"  --control SOCKET   where mshvctl connects while the run lasts (default: none)\n"
+	"  --in-process       the speed mode: the core inside each process, no round trip;\n"
+	"                     each process has its own device, made at its first open\n"
 	"Exit status: CMD's; 128+N when signal N ended it; 127 when CMD was not found,\n"
 	"126 when it could not be run; 1 when the run could not start (an invalid\n"
 	"policy: CMD does not run); 2 for a usage error.  SIGHUP reloads the policy.\n";
@@ -76,6 +78,7 @@ struct options {
 	const char *trace;
 	const char *control;
 	bool hide_kvm;
+	bool in_process;
 	bool transport_auto;
 	enum transport {
 		TRANSPORT_AUTO,
@@ -94,6 +97,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"hide-kvm", no_argument, NULL, 'k'},
 		{"trace", required_argument, NULL, 'r'},
 		{"control", required_argument, NULL, 'c'},
+		{"in-process", no_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -130,6 +134,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'c':
 			o->control = optarg;
 			break;
+		case 'i':
+			o->in_process = true;
+			break;
 		case 'h':
 			printf("%s%s", usage_text, help_text);
 			return 0;
@@ -140,6 +147,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			fputs(usage_text, stderr);
 			return 2;
 		}
+	}
+	if (o->in_process &&
+	    (o->trace || o->control ||
+	     (o->transport != TRANSPORT_AUTO && o->transport != TRANSPORT_PRELOAD))) {
+		fprintf(stderr, "mshv-emu-run: --in-process gives each process a device of its "
+				"own: it goes with the preload transport, and without --trace or "
+				"--control, which need the run's one device\n");
+		return 2;
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "mshv-emu-run: no CMD to run\n%s", usage_text);
@@ -683,7 +698,7 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 	for (;;) {
 		int status;
 		char text[64];
-		if (!device_lost && waitpid(device, &status, WNOHANG) == device) {
+		if (device > 0 && !device_lost && waitpid(device, &status, WNOHANG) == device) {
 			device_lost = true;
 			fprintf(stderr,
 				"mshv-emu-run: the device (pid %d) ended under the run (%s): the "
@@ -692,18 +707,64 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 		}
 		if (waitpid(child, &status, WNOHANG) == child) {
 			int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			if (!device_lost)
+			if (device > 0 && !device_lost)
 				device_stop(device);
 			return device_lost && rc == 0 ? 1 : rc;
 		}
 		int sig;
 		if (sigwait(&wait_set, &sig) != 0)
 			continue;
-		if (sig == SIGHUP && !device_lost)
+		if (sig == SIGHUP && device > 0 && !device_lost)
 			kill(device, SIGHUP); /* the device reloads */
 		else if (sig != SIGCHLD && sig != SIGHUP)
 			kill(child, sig); /* CMD decides; its status is the run's */
 	}
+}
+
+/* --in-process: no device process; each process of CMD loads the core. */
+static int run_in_process(struct options *o, const char *shim, unsigned mode, const char *why)
+{
+	char lib[PATH_MAX + 32], policy[PATH_MAX] = "";
+	const char *slash = strrchr(shim, '/');
+	snprintf(lib, sizeof(lib), "%.*s/libmshv-emu-inproc.so", (int)(slash ? slash - shim : 1),
+		 slash ? shim : ".");
+	if (access(lib, R_OK) != 0) {
+		fprintf(stderr,
+			"mshv-emu-run: --in-process: %s: %s (not built in this "
+			"configuration?)\n",
+			lib, strerror(errno));
+		return 1;
+	}
+	if (o->policy && !realpath(o->policy, policy)) {
+		fprintf(stderr, "mshv-emu-run: %s: %s\n", o->policy, strerror(errno));
+		return 1;
+	}
+	const char *before = getenv("LD_PRELOAD");
+	char *preload = NULL;
+	char mode_text[16];
+	snprintf(mode_text, sizeof(mode_text), "%04o", mode);
+	if (asprintf(&preload, "%s%s%s", shim, before && *before ? ":" : "", before ? before : "") <
+		    0 ||
+	    setenv("LD_PRELOAD", preload, 1) || setenv(WIRE_ENV_INPROC, lib, 1) ||
+	    setenv(WIRE_ENV_POLICY, policy, 1) || setenv(WIRE_ENV_MODE, mode_text, 1) ||
+	    unsetenv(WIRE_ENV_SOCKET) || unsetenv(WIRE_ENV_ID) ||
+	    (o->hide_kvm ? setenv(WIRE_ENV_HIDE_KVM, "1", 1) : unsetenv(WIRE_ENV_HIDE_KVM))) {
+		fprintf(stderr, "mshv-emu-run: environment: %s\n", strerror(errno));
+		free(preload);
+		return 1;
+	}
+	free(preload);
+	if (why)
+		fprintf(stderr, "mshv-emu-run: transport preload, in process (%s)\n", why);
+	sigset_t all, saved;
+	sigemptyset(&all);
+	sigaddset(&all, SIGCHLD);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGQUIT);
+	sigaddset(&all, SIGHUP);
+	sigprocmask(SIG_BLOCK, &all, &saved);
+	return run_command(o, -1, &saved);
 }
 
 int main(int argc, char **argv)
@@ -763,6 +824,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	unsigned mode = snap->device_mode;
+	if (o.in_process)
+		return run_in_process(&o, shim, mode, why);
 	/* Signals are taken with sigwait, here and in the device. */
 	sigemptyset(&all);
 	sigaddset(&all, SIGCHLD);

@@ -63,7 +63,47 @@ static struct {
 	char socket_name[108]; /* abstract: without the leading NUL */
 	char id[64];
 	size_t id_len;
+	bool inproc; /* --in-process: the core is in this process (inproc.c) */
+	char inproc_lib[4096];
 } run;
+
+/* ---- --in-process: libmshv-emu-inproc.so, loaded at the first open ---- */
+
+static struct {
+	pthread_once_t once;
+	int (*open)(int flags, unsigned *slot);
+	int (*ioctl)(unsigned slot, unsigned long cmd, void *arg, unsigned *new_slot);
+	void (*ref)(unsigned slot);
+	void (*unref)(unsigned slot);
+} inproc = {.once = PTHREAD_ONCE_INIT};
+
+static void inproc_load(void)
+{
+	void *lib = dlopen(run.inproc_lib, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		fprintf(stderr, "mshv-emu-run: --in-process: %s\n", dlerror());
+		return;
+	}
+	inproc.ioctl = dlsym(lib, "mshv_emu_inproc_ioctl");
+	inproc.ref = dlsym(lib, "mshv_emu_inproc_ref");
+	inproc.unref = dlsym(lib, "mshv_emu_inproc_unref");
+	inproc.open = inproc.ioctl && inproc.ref && inproc.unref
+			      ? dlsym(lib, "mshv_emu_inproc_open")
+			      : NULL;
+}
+
+/* The fd table holds slots in this mode: one fd more (dup) or less (close). */
+static void inproc_ref(uint32_t slot)
+{
+	if (run.inproc && slot && inproc.ref)
+		inproc.ref(slot);
+}
+
+static void inproc_unref(uint32_t slot)
+{
+	if (run.inproc && slot && inproc.unref)
+		inproc.unref(slot);
+}
 
 /* This process's device fds: session + 1, or 0.  Zero pages until used. */
 static _Atomic uint32_t fd_session[HINT_FDS];
@@ -188,6 +228,8 @@ static bool hinted_ours(int fd)
 {
 	if (!hint_get(fd))
 		return false;
+	if (run.inproc)
+		return true; /* an eventfd: the table is all there is */
 	if (session_of(fd) >= 0)
 		return true;
 	hint_put(fd, 0);
@@ -371,6 +413,17 @@ static int device_open(int flags)
 		errno = EACCES;
 		return -1;
 	}
+	if (run.inproc) {
+		pthread_once(&inproc.once, inproc_load);
+		unsigned slot = 0;
+		int fd = inproc.open ? inproc.open(flags, &slot) : -EIO;
+		if (fd < 0) {
+			errno = -fd;
+			return -1;
+		}
+		hint_put(fd, slot);
+		return fd;
+	}
 	struct wire_request req;
 	request_fill(&req, WIRE_OPEN);
 	req.flags = (uint32_t)flags;
@@ -509,7 +562,7 @@ static int stat_path(int dirfd, const char *path, struct stat *st, struct stat64
 
 static int stat_fd(int fd, struct stat *st, struct stat64 *st64)
 {
-	if (!run.active || session_of(fd) < 0)
+	if (!run.active || (run.inproc ? !hint_get(fd) : session_of(fd) < 0))
 		return 0;
 	if (st)
 		FILL_STAT(st);
@@ -829,7 +882,20 @@ EXPORT int ioctl(int fd, unsigned long cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.active) {
+	if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.inproc) {
+		uint32_t slot = hint_of(fd);
+		if (slot && inproc.ioctl) {
+			unsigned new_slot = 0;
+			int r = inproc.ioctl(slot, cmd, arg, &new_slot);
+			if (r < 0) {
+				errno = -r;
+				return -1;
+			}
+			if (new_slot)
+				hint_put(r, new_slot);
+			return r;
+		}
+	} else if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.active) {
 		long session = session_for_ioctl(fd);
 		if (session >= 0) {
 			RESOLVE(close);
@@ -886,6 +952,7 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 
 EXPORT int close(int fd)
 {
+	inproc_unref(hint_of(fd));
 	hint_put(fd, 0);
 	RESOLVE(close);
 	return REAL(close)(fd);
@@ -895,26 +962,36 @@ EXPORT int dup(int fd)
 {
 	RESOLVE(dup);
 	int copy = REAL(dup)(fd);
-	if (copy >= 0)
+	if (copy >= 0) {
+		inproc_ref(hint_of(fd));
 		hint_put(copy, hint_of(fd));
+	}
 	return copy;
 }
 
 EXPORT int dup2(int fd, int to)
 {
 	RESOLVE(dup2);
+	uint32_t replaced = hint_of(to);
 	int copy = REAL(dup2)(fd, to);
-	if (copy >= 0)
+	if (copy >= 0 && fd != to) {
+		inproc_unref(replaced); /* dup2 closed what TO was */
+		inproc_ref(hint_of(fd));
 		hint_put(copy, hint_of(fd));
+	}
 	return copy;
 }
 
 EXPORT int dup3(int fd, int to, int flags)
 {
 	RESOLVE(dup3);
+	uint32_t replaced = hint_of(to);
 	int copy = REAL(dup3)(fd, to, flags);
-	if (copy >= 0)
+	if (copy >= 0) {
+		inproc_unref(replaced);
+		inproc_ref(hint_of(fd));
 		hint_put(copy, hint_of(fd));
+	}
 	return copy;
 }
 
@@ -923,8 +1000,10 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
 	/* Every fcntl argument is an int, a long or a pointer: pass a word. */
 	uintptr_t word = va_arg(ap, uintptr_t);
 	int r = real(fd, cmd, word);
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+		inproc_ref(hint_of(fd));
 		hint_put(r, hint_of(fd));
+	}
 	return r;
 }
 
@@ -954,8 +1033,10 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	RESOLVE(close_range);
 	int r = REAL(close_range)(first, last, flags);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
-		for (unsigned fd = first; fd <= last && fd < HINT_FDS; fd++)
+		for (unsigned fd = first; fd <= last && fd < HINT_FDS; fd++) {
+			inproc_unref(hint_of((int)fd));
 			hint_put((int)fd, 0);
+		}
 	return r;
 }
 
@@ -963,8 +1044,10 @@ EXPORT void closefrom(int first)
 {
 	RESOLVE(closefrom);
 	REAL(closefrom)(first);
-	for (int fd = first < 0 ? 0 : first; fd < HINT_FDS; fd++)
+	for (int fd = first < 0 ? 0 : first; fd < HINT_FDS; fd++) {
+		inproc_unref(hint_of(fd));
 		hint_put(fd, 0);
+	}
 }
 
 /* ---- start-up ---- */
@@ -991,17 +1074,24 @@ static void hint_rebuild(void)
 __attribute__((constructor)) static void preload_init(void)
 {
 	const char *socket_name = getenv(WIRE_ENV_SOCKET), *id = getenv(WIRE_ENV_ID);
-	if (!socket_name || !id || strlen(socket_name) >= sizeof(run.socket_name) ||
-	    strlen(id) >= sizeof(run.id))
+	const char *lib = getenv(WIRE_ENV_INPROC);
+	if (lib && *lib && strlen(lib) < sizeof(run.inproc_lib)) {
+		strcpy(run.inproc_lib, lib);
+		run.inproc = true;
+	} else if (!socket_name || !id || strlen(socket_name) >= sizeof(run.socket_name) ||
+		   strlen(id) >= sizeof(run.id)) {
 		return;
-	strcpy(run.socket_name, socket_name);
-	strcpy(run.id, id);
-	run.id_len = strlen(id);
+	} else {
+		strcpy(run.socket_name, socket_name);
+		strcpy(run.id, id);
+		run.id_len = strlen(id);
+	}
 	const char *hide = getenv(WIRE_ENV_HIDE_KVM), *mode = getenv(WIRE_ENV_MODE);
 	run.hide_kvm = hide && !strcmp(hide, "1");
 	run.mode = mode ? (mode_t)(strtoul(mode, NULL, 8) & 07777) : 0600;
 	RESOLVE(close);
 	pthread_atfork(NULL, NULL, forget_channel);
 	run.active = true;
-	hint_rebuild();
+	if (!run.inproc) /* in-process, a device fd does not survive exec */
+		hint_rebuild();
 }

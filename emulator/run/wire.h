@@ -41,6 +41,8 @@
 #define WIRE_ENV_HIDE_KVM   "MSHV_EMU_RUN_HIDE_KVM"   /* "1": /dev/kvm is absent */
 #define WIRE_ENV_MODE	    "MSHV_EMU_RUN_MODE"	      /* the node's permission bits, octal */
 #define WIRE_ENV_DEVICE_PID "MSHV_EMU_RUN_DEVICE_PID" /* the device's process: kill -HUP reloads */
+#define WIRE_ENV_INPROC	    "MSHV_EMU_RUN_INPROC"     /* --in-process: libmshv-emu-inproc.so */
+#define WIRE_ENV_POLICY	    "MSHV_EMU_RUN_POLICY"     /* --in-process: the policy ("": default) */
 #define WIRE_DEVICE	    "/dev/mshv"
 
 enum wire_op {
@@ -85,5 +87,15 @@ struct wire_reply {
 	uint32_t region_count; /* FETCH: struct wire_region in data */
 			       /* data follows */
 };
+
+/*
+ * --in-process: libmshv-emu-inproc.so's entry points, which the shim looks
+ * up with dlsym.  Slots are the library's sessions, + 1 (0: none); results
+ * are -errno on failure.
+ */
+int mshv_emu_inproc_open(int flags, unsigned *slot);
+int mshv_emu_inproc_ioctl(unsigned slot, unsigned long cmd, void *arg, unsigned *new_slot);
+void mshv_emu_inproc_ref(unsigned slot);
+void mshv_emu_inproc_unref(unsigned slot);
 
 #endif

@@ -399,3 +399,26 @@ Test(run, fuse_transport_needs_root)
 	cr_expect_eq(run_argv(argv), 1, "%s", output);
 	cr_expect(strstr(output, "needs root"), "says why: %s", output);
 }
+
+/* ---- --in-process: the core in each process ---- */
+
+Test(run, in_process_runs_the_crate_sequence_without_a_device_process)
+{
+	int status = run("microsoft.yaml", "--in-process", "--", client(), "crate",
+			 "0x00F1FFFF7FFFFFFF", "0x17", NULL);
+	if (status == 1 && strstr(output, "not built in this configuration"))
+		cr_skip_test("no in-process library in a sanitizer build");
+	cr_expect_eq(status, 0, "%s", output);
+	cr_expect_eq(run(NULL, "--in-process", "--", client(), "threads", "16", NULL), 0, "%s",
+		     output);
+	cr_expect_eq(run(NULL, "--in-process", "--", client(), "node", "0600", NULL), 0, "%s",
+		     output);
+	/* No device process: nothing names one. */
+	cr_expect_eq(run(NULL, "--in-process", "--", "sh", "-c",
+			 "test -z \"$MSHV_EMU_RUN_DEVICE_PID$MSHV_EMU_RUN_SOCKET\"", NULL),
+		     0, "%s", output);
+	/* The transcript and mshvctl need the run's one device. */
+	cr_expect_eq(run(NULL, "--in-process", "--trace", "/dev/null", "--", "true", NULL), 2, "%s",
+		     output);
+	expect_no_device_on_the_host();
+}
