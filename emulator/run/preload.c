@@ -27,6 +27,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -185,6 +186,8 @@ DECLARE_REAL(ssize_t, write, int, const void *, size_t);
 DECLARE_REAL(void *, mmap, void *, size_t, int, int, int, off_t);
 DECLARE_REAL(void *, mmap64, void *, size_t, int, int, int, off64_t);
 DECLARE_REAL(int, close, int);
+DECLARE_REAL(int, poll, struct pollfd *, nfds_t, int);
+DECLARE_REAL(int, ppoll, struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 DECLARE_REAL(int, dup, int);
 DECLARE_REAL(int, dup2, int, int);
 DECLARE_REAL(int, dup3, int, int, int);
@@ -946,6 +949,54 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 	}
 	RESOLVE(mmap64);
 	return REAL(mmap64)(addr, len, prot, flags, fd, off);
+}
+
+/* The driver's file has no poll: always readable and writable, as the
+ * kernel's DEFAULT_POLLMASK.  Any of ours makes the call return at once. */
+static int poll_common(struct pollfd *fds, nfds_t n, int (*real)(struct pollfd *, nfds_t, void *),
+		       void *rest)
+{
+	bool any = false;
+	for (nfds_t i = 0; i < n && !any; i++)
+		any = fds[i].fd >= 0 && hinted_ours(fds[i].fd);
+	if (!any)
+		return real(fds, n, rest);
+	int r = real(fds, n, NULL); /* NULL: no wait, for poll and ppoll alike */
+	if (r < 0)
+		return r;
+	int ready = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		if (fds[i].fd >= 0 && hinted_ours(fds[i].fd))
+			fds[i].revents = (short)(fds[i].events &
+						 (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM));
+		ready += fds[i].revents != 0;
+	}
+	return ready;
+}
+
+static int poll_real(struct pollfd *fds, nfds_t n, void *timeout)
+{
+	RESOLVE(poll);
+	return REAL(poll)(fds, n, timeout ? *(int *)timeout : 0);
+}
+
+static int ppoll_real(struct pollfd *fds, nfds_t n, void *args)
+{
+	RESOLVE(ppoll);
+	const struct timespec zero = {0, 0};
+	void **a = args;
+	return REAL(ppoll)(fds, n, a ? a[0] : &zero, a ? a[1] : NULL);
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return poll_common(fds, n, poll_real, &timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
+{
+	const void *args[2] = {timeout, mask};
+	return poll_common(fds, n, ppoll_real, args);
 }
 
 /* ---- keeping the bitmap's hint ---- */

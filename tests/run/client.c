@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -289,6 +290,11 @@ static void node(unsigned mode)
 	check(write(fd, &byte, 1) < 0 && errno == EINVAL, "write: EINVAL, as the driver");
 	check(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == ENODEV,
 	      "mmap: ENODEV, as the driver");
+	struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLOUT};
+	int polled = poll(&pfd, 1, 10000);
+	check(polled == 1 && pfd.revents == (POLLIN | POLLOUT),
+	      "poll: ready at once, readable and writable, as a file without poll: %d, 0x%x",
+	      polled, pfd.revents);
 	close(fd);
 	/* Others' fds and paths are untouched. */
 	int pipes[2];
