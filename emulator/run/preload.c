@@ -258,10 +258,16 @@ enum path_kind {
 	PATH_KVM_HIDDEN,
 };
 
+static void run_refresh(void);
+
 static enum path_kind path_kind(int dirfd, const char *path)
 {
 	(void)dirfd; /* only absolute paths name the device */
-	if (!run.active || !path || path[0] != '/')
+	if (!path || path[0] != '/')
+		return PATH_OTHER;
+	if (!strcmp(path, WIRE_DEVICE) || !strcmp(path, "/dev/kvm"))
+		run_refresh();
+	if (!run.active)
 		return PATH_OTHER;
 	if (!strcmp(path, WIRE_DEVICE))
 		return PATH_DEVICE;
@@ -273,6 +279,8 @@ static enum path_kind path_kind(int dirfd, const char *path)
 /* ---- the channel to the run's device ---- */
 
 static __thread int channel = -1;
+static __thread unsigned channel_generation;
+static _Atomic unsigned run_generation; /* bumped when the environment names a new run */
 static pid_t my_pid;
 static __thread int32_t my_tid;
 
@@ -290,8 +298,12 @@ static void forget_channel(void)
 
 static int channel_get(void)
 {
+	unsigned generation = atomic_load(&run_generation);
+	if (channel >= 0 && channel_generation != generation)
+		forget_channel(); /* connected to a run the environment no longer names */
 	if (channel >= 0)
 		return channel;
+	channel_generation = generation;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -1122,27 +1134,46 @@ static void hint_rebuild(void)
 	closedir(dir);
 }
 
-__attribute__((constructor)) static void preload_init(void)
+/*
+ * The run the environment names, read again at each open of the device: a
+ * process that sets MSHV_EMU_RUN_SOCKET and MSHV_EMU_RUN_ID itself (the
+ * live suite, which starts a run per test) reaches the run they name.
+ */
+static void run_refresh(void)
 {
-	const char *socket_name = getenv(WIRE_ENV_SOCKET), *id = getenv(WIRE_ENV_ID);
-	const char *lib = getenv(WIRE_ENV_INPROC);
-	if (lib && *lib && strlen(lib) < sizeof(run.inproc_lib)) {
-		strcpy(run.inproc_lib, lib);
-		run.inproc = true;
-	} else if (!socket_name || !id || strlen(socket_name) >= sizeof(run.socket_name) ||
-		   strlen(id) >= sizeof(run.id)) {
+	if (run.inproc)
 		return;
-	} else {
-		strcpy(run.socket_name, socket_name);
-		strcpy(run.id, id);
-		run.id_len = strlen(id);
-	}
+	const char *socket_name = getenv(WIRE_ENV_SOCKET), *id = getenv(WIRE_ENV_ID);
+	if (!socket_name || !id || strlen(socket_name) >= sizeof(run.socket_name) ||
+	    strlen(id) >= sizeof(run.id))
+		return;
+	if (run.active && !strcmp(socket_name, run.socket_name) && !strcmp(id, run.id))
+		return;
+	strcpy(run.socket_name, socket_name);
+	strcpy(run.id, id);
+	run.id_len = strlen(id);
 	const char *hide = getenv(WIRE_ENV_HIDE_KVM), *mode = getenv(WIRE_ENV_MODE);
 	run.hide_kvm = hide && !strcmp(hide, "1");
 	run.mode = mode ? (mode_t)(strtoul(mode, NULL, 8) & 07777) : 0600;
+	atomic_fetch_add(&run_generation, 1);
+	run.active = true;
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
 	RESOLVE(close);
 	pthread_atfork(NULL, NULL, forget_channel);
-	run.active = true;
-	if (!run.inproc) /* in-process, a device fd does not survive exec */
-		hint_rebuild();
+	const char *lib = getenv(WIRE_ENV_INPROC);
+	if (lib && *lib && strlen(lib) < sizeof(run.inproc_lib)) {
+		strcpy(run.inproc_lib, lib);
+		const char *hide = getenv(WIRE_ENV_HIDE_KVM), *mode = getenv(WIRE_ENV_MODE);
+		run.hide_kvm = hide && !strcmp(hide, "1");
+		run.mode = mode ? (mode_t)(strtoul(mode, NULL, 8) & 07777) : 0600;
+		run.inproc = true;
+		run.active = true; /* in-process, a device fd does not survive exec */
+		return;
+	}
+	run_refresh();
+	if (run.active)
+		hint_rebuild(); /* after exec: the inherited fds that are ours */
 }

@@ -439,12 +439,42 @@ static void *channel_thread(void *arg)
 	return NULL;
 }
 
+/* PID's parent, from /proc; 0 if it cannot be read. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[32], text[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold anything but the last ')' */
+	const char *end = strrchr(text, ')');
+	int ppid = 0;
+	return end && sscanf(end + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : 0;
+}
+
+/*
+ * Who may use the run's device: the run's user and root, and any process
+ * of the run whatever its user (a VMM that drops privileges keeps its
+ * device, as an fd it opened before would): a descendant of the run.
+ */
 static bool peer_allowed(struct run_server *s, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-	       (cred.uid == s->uid || cred.uid == 0);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	if (cred.uid == s->uid || cred.uid == 0)
+		return true;
+	pid_t run = getppid(); /* the device's parent: mshv-emu-run */
+	pid_t pid = cred.pid;
+	for (int depth = 0; pid > 1 && depth < 64; depth++, pid = parent_of(pid))
+		if (pid == run)
+			return true;
+	return false;
 }
 
 static void *accept_thread(void *arg)

@@ -40,6 +40,41 @@ bool front_is_cuse(void)
 	return !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "cuse");
 }
 
+/* preload: each daemon is an mshv-emu-run whose device this process (with
+ * the preload library in LD_PRELOAD) reaches through its environment. */
+bool front_is_preload(void)
+{
+	return !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "preload");
+}
+
+/* The run's command: it reports the run's names on READY_FD, then waits
+ * for the run's SIGTERM and ends cleanly (the run's status is its). */
+static void spawn_run(const struct daemon *d, const char *policy, int ready_fd, const char *control)
+{
+	/* fd 9: a shell names only single-digit fds. */
+	if (dup2(ready_fd, 9) < 0)
+		_exit(127);
+	const char *script = "trap 'kill $! 2>/dev/null; exit 0' TERM; "
+			     "printf 'ready /dev/mshv %s %s %s\\n' \"$MSHV_EMU_RUN_SOCKET\" "
+			     "\"$MSHV_EMU_RUN_ID\" \"$MSHV_EMU_RUN_MODE\" >&9; exec 9>&-; "
+			     "sleep 100000 & wait";
+	const char *bin = env_or("MSHV_EMU_RUN", "mshv-emu-run");
+	const char *argv[16] = {bin, "--transport", "preload", "--control", control};
+	int argc = 5;
+	if (policy) {
+		argv[argc++] = "--policy";
+		argv[argc++] = policy;
+	}
+	argv[argc++] = "--";
+	argv[argc++] = "/bin/sh";
+	argv[argc++] = "-c";
+	argv[argc++] = script;
+	argv[argc] = NULL;
+	execvp(bin, (char **)argv);
+	fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+	_exit(127);
+}
+
 long now_ms(void)
 {
 	struct timespec ts;
@@ -109,6 +144,8 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		char fd_arg[16], control[128];
 		snprintf(fd_arg, sizeof(fd_arg), "%d", ready_fd);
 		control_of(d, getpid(), control, sizeof(control));
+		if (front_is_preload())
+			spawn_run(d, policy, ready_fd, control);
 		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
 		const char *argv[16] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
 		int argc = 3;
@@ -177,6 +214,18 @@ void daemon_start(struct daemon *d, const char *policy)
 			       READY_DEADLINE_MS, line);
 	}
 	line[strcspn(line, "\n")] = '\0';
+	if (front_is_preload()) {
+		/* "ready /dev/mshv SOCKET ID MODE": this process joins the run. */
+		char node[64], socket_name[128], id[96], mode[16];
+		cr_assert_eq(
+			sscanf(line, "ready %63s %127s %95s %15s", node, socket_name, id, mode), 4,
+			"mshv-emu-run's command reported `%s`", line);
+		cr_assert_eq(setenv("MSHV_EMU_RUN_SOCKET", socket_name, 1), 0);
+		cr_assert_eq(setenv("MSHV_EMU_RUN_ID", id, 1), 0);
+		cr_assert_eq(setenv("MSHV_EMU_RUN_MODE", mode, 1), 0);
+		snprintf(d->node, sizeof(d->node), "%s", node);
+		return;
+	}
 	snprintf(d->node, sizeof(d->node), "%s", line + 6);
 }
 

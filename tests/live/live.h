@@ -29,6 +29,7 @@ extern struct daemon daemon_under_test;
 
 const char *env_or(const char *name, const char *fallback);
 bool front_is_cuse(void);
+bool front_is_preload(void);
 long now_ms(void);
 void print_log(const struct daemon *d);
 bool log_wait_for(const struct daemon *d, const char *text, int deadline_ms);
