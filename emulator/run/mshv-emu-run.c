@@ -285,6 +285,10 @@ static void device_node(char *out, size_t size)
 static void device_main(const struct options *o, struct policy_snapshot *snap, int ready_fd)
 {
 	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: so is the run */
+	/* Signals to the run's process group (a terminal's ^C, timeout(1), a
+	 * CI runner's SIGTERM) are CMD's to handle; the device stops when the
+	 * supervisor says, after CMD. */
+	setpgid(0, 0);
 	emu_log_name = "mshv-emu-run";
 	static struct daemon d; /* the control thread reads it until the end */
 	struct timespec now;
@@ -367,12 +371,16 @@ static pid_t device_start(const struct options *o, struct policy_snapshot *snap,
 	close(pipefd[1]);
 	/* Readiness is the device's word, with a deadline. */
 	struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-	bool ok = poll(&pfd, 1, READY_DEADLINE_MS) == 1 &&
-		  read(pipefd[0], ready, sizeof(*ready)) == (ssize_t)sizeof(*ready);
+	int polled = poll(&pfd, 1, READY_DEADLINE_MS);
+	bool ok = polled == 1 && read(pipefd[0], ready, sizeof(*ready)) == (ssize_t)sizeof(*ready);
 	close(pipefd[0]);
 	if (!ok) {
-		fprintf(stderr, "mshv-emu-run: the device did not start within %d ms\n",
-			READY_DEADLINE_MS);
+		if (polled == 1) /* the pipe closed: the device ended first */
+			fprintf(stderr, "mshv-emu-run: the device could not start (its "
+					"messages are above)\n");
+		else
+			fprintf(stderr, "mshv-emu-run: the device did not start within %d ms\n",
+				READY_DEADLINE_MS);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		return -1;
@@ -502,6 +510,7 @@ static pid_t daemon_start(const struct options *o, const char *front, const char
 	pid_t pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		setpgid(0, 0); /* signals to the run's group are CMD's, as for the device */
 		close(ready[0]);
 		char fd_text[16];
 		snprintf(fd_text, sizeof(fd_text), "%d", ready[1]);
@@ -711,8 +720,14 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 				device_stop(device);
 			return device_lost && rc == 0 ? 1 : rc;
 		}
-		int sig;
-		if (sigwait(&wait_set, &sig) != 0)
+		siginfo_t info;
+		int sig = sigwaitinfo(&wait_set, &info);
+		if (sig < 0)
+			continue;
+		/* A terminal's ^C or ^\ reached CMD's process group already: do
+		 * not send it twice.  A kill(2) is passed on (one aimed at the
+		 * whole group reaches CMD twice: docs/transports.md). */
+		if ((sig == SIGINT || sig == SIGQUIT) && info.si_code == SI_KERNEL)
 			continue;
 		if (sig == SIGHUP && device > 0 && !device_lost)
 			kill(device, SIGHUP); /* the device reloads */

@@ -39,11 +39,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -122,9 +124,18 @@ static uint32_t hint_of(int fd)
 		       : 0;
 }
 
+#define CHANNEL_MARK UINT32_MAX /* in the fd table: a channel, not a session */
+
+/* FD's session + 1 (or in-process slot), 0 when it is not a session. */
+static uint32_t session_hint(int fd)
+{
+	uint32_t value = hint_of(fd);
+	return value == CHANNEL_MARK ? 0 : value;
+}
+
 static bool hint_get(int fd)
 {
-	return hint_of(fd) != 0;
+	return session_hint(fd) != 0;
 }
 
 /* Entry points glibc declares only for fortified or old builds. */
@@ -243,7 +254,7 @@ static bool hinted_ours(int fd)
  * fd this process received some other way) and remembered. */
 static long session_for_ioctl(int fd)
 {
-	uint32_t known = hint_of(fd);
+	uint32_t known = session_hint(fd);
 	if (known)
 		return (long)known - 1;
 	long session = session_of(fd);
@@ -278,44 +289,121 @@ static enum path_kind path_kind(int dirfd, const char *path)
 
 /* ---- the channel to the run's device ---- */
 
+/*
+ * The channel: this thread's connection to the run's device.  It is an fd
+ * of the program's, so the program may close it (closefrom, close_range, a
+ * dup2 onto its number) and reuse the number: the fd table marks it, the
+ * library's close family bumps its epoch, and a channel whose number was
+ * closed behind it is dropped, never used or closed again.  It sits high
+ * in the fd space, away from the numbers a program expects, and closes
+ * when its thread ends.  A call made while this thread is inside another
+ * (a signal handler) takes a connection of its own.
+ */
+static _Atomic uint32_t channel_epoch[HINT_FDS];
 static __thread int channel = -1;
+static __thread uint32_t channel_epoch_seen;
 static __thread unsigned channel_generation;
+static __thread bool in_call;
 static _Atomic unsigned run_generation; /* bumped when the environment names a new run */
 static pid_t my_pid;
 static __thread int32_t my_tid;
+static pthread_key_t channel_key;
+static pthread_once_t channel_once = PTHREAD_ONCE_INIT;
 
-static void forget_channel(void)
+/* Is FD still the channel this thread opened at that number? */
+static bool channel_intact(int fd, uint32_t epoch)
 {
-	my_pid = 0;
-	my_tid = 0;
-	/* The child of a fork: the parent's thread keeps the channel. */
-	if (channel >= 0) {
+	return fd >= 0 && fd < HINT_FDS &&
+	       atomic_load_explicit(&fd_session[fd], memory_order_relaxed) == CHANNEL_MARK &&
+	       atomic_load_explicit(&channel_epoch[fd], memory_order_relaxed) == epoch;
+}
+
+/* The close family calls this for every fd it closes or replaces. */
+static void channel_closed(int fd)
+{
+	if (fd >= 0 && fd < HINT_FDS &&
+	    atomic_load_explicit(&fd_session[fd], memory_order_relaxed) == CHANNEL_MARK)
+		atomic_fetch_add_explicit(&channel_epoch[fd], 1, memory_order_relaxed);
+}
+
+static void channel_drop(void)
+{
+	if (channel >= 0 && channel_intact(channel, channel_epoch_seen)) {
+		channel_closed(channel);
+		hint_put(channel, 0);
 		RESOLVE(close);
 		REAL(close)(channel);
 	}
 	channel = -1;
 }
 
-static int channel_get(void)
+/* A thread ends: its channel goes (the device's thread for it ends too). */
+static void channel_thread_end(void *unused)
 {
-	unsigned generation = atomic_load(&run_generation);
-	if (channel >= 0 && channel_generation != generation)
-		forget_channel(); /* connected to a run the environment no longer names */
-	if (channel >= 0)
-		return channel;
-	channel_generation = generation;
+	(void)unused;
+	channel_drop();
+}
+
+static void channel_key_make(void)
+{
+	pthread_key_create(&channel_key, channel_thread_end);
+}
+
+static void forget_channel(void)
+{
+	my_pid = 0;
+	my_tid = 0;
+	/* The child of a fork: the parent's thread keeps the channel. */
+	channel_drop();
+}
+
+/* A new connection to the run's device, high in the fd space; -1 with errno. */
+static int channel_connect(void)
+{
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	struct rlimit limit;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur > 256) {
+		rlim_t high = limit.rlim_cur - limit.rlim_cur / 8;
+		int moved =
+			fcntl(fd, F_DUPFD_CLOEXEC, (int)(high < HINT_FDS ? high : HINT_FDS - 1));
+		if (moved >= 0) {
+			RESOLVE(close);
+			REAL(close)(fd);
+			fd = moved;
+		}
+	}
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	size_t len = strlen(run.socket_name);
 	memcpy(addr.sun_path + 1, run.socket_name, len);
 	if (connect(fd, (struct sockaddr *)&addr,
 		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) != 0) {
+		int err = errno;
 		RESOLVE(close);
 		REAL(close)(fd);
+		errno = err;
 		return -1;
 	}
+	return fd;
+}
+
+static int channel_get(void)
+{
+	unsigned generation = atomic_load(&run_generation);
+	if (channel >= 0 &&
+	    (channel_generation != generation || !channel_intact(channel, channel_epoch_seen)))
+		channel_drop(); /* another run now, or the program closed it */
+	if (channel >= 0)
+		return channel;
+	int fd = channel_connect();
+	if (fd < 0)
+		return -1;
+	pthread_once(&channel_once, channel_key_make);
+	pthread_setspecific(channel_key, (void *)1); /* so that its destructor runs */
+	hint_put(fd, CHANNEL_MARK);
+	channel_epoch_seen = fd < HINT_FDS ? atomic_load(&channel_epoch[fd]) : 0;
+	channel_generation = generation;
 	channel = fd;
 	return fd;
 }
@@ -342,13 +430,47 @@ static void request_fill(struct wire_request *req, uint32_t op)
  * gone (the emulator ended): what an fd on a removed driver gets.  *NEW_FD
  * is the fd passed with the reply, or -1.
  */
+static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply, size_t reply_cap,
+			   int *new_fd, bool cloexec);
+
 static ssize_t exchange(struct iovec *iov, int iov_count, void *reply, size_t reply_cap,
 			int *new_fd, bool cloexec)
 {
 	*new_fd = -1;
+	if (in_call) {
+		/* Inside another call on this thread (a signal handler): its
+		 * reply is pending on the channel, so this call takes its own. */
+		int fd = channel_connect();
+		if (fd < 0)
+			return errno == EMFILE || errno == ENFILE ? -1 : (errno = ENODEV, -1);
+		ssize_t got = exchange_on(fd, iov, iov_count, reply, reply_cap, new_fd, cloexec);
+		int err = errno;
+		RESOLVE(close);
+		REAL(close)(fd);
+		errno = err;
+		return got;
+	}
 	int fd = channel_get();
-	if (fd < 0)
-		goto gone;
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			return -1; /* no fd for the channel: as an open out of fds */
+		errno = ENODEV;
+		return -1;
+	}
+	in_call = true;
+	ssize_t got = exchange_on(fd, iov, iov_count, reply, reply_cap, new_fd, cloexec);
+	in_call = false;
+	if (got < 0 && errno == ENODEV)
+		channel_drop();
+	return got;
+}
+
+/* One request and its reply on FD.  -1 with errno EFAULT (a part could not
+ * be read: nothing sent), EMFILE (no room for the fd passed with it), or
+ * ENODEV (the device is gone). */
+static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply, size_t reply_cap,
+			   int *new_fd, bool cloexec)
+{
 	size_t total = 0;
 	for (int i = 0; i < iov_count; i++)
 		total += iov[i].iov_len;
@@ -379,10 +501,12 @@ static ssize_t exchange(struct iovec *iov, int iov_count, void *reply, size_t re
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(new_fd, CMSG_DATA(c), sizeof(int));
+	if ((msg.msg_flags & MSG_CTRUNC) && *new_fd < 0) {
+		errno = EMFILE; /* the fd passed with it found no room here */
+		return -1;
+	}
 	return got;
 broken:
-	forget_channel();
-gone:
 	errno = ENODEV;
 	return -1;
 }
@@ -447,7 +571,8 @@ static int device_open(int flags)
 	struct iovec iov = {&req, sizeof(req)};
 	ssize_t got = exchange(&iov, 1, &reply, sizeof(reply), &fd, flags & O_CLOEXEC);
 	if (got < 0) {
-		errno = ENOENT; /* no run, no node */
+		if (errno != EMFILE && errno != ENFILE)
+			errno = ENOENT; /* no run, no node */
 		return -1;
 	}
 	if (got < (ssize_t)sizeof(reply) || reply.magic != WIRE_MAGIC ||
@@ -557,16 +682,31 @@ OPENAT2_WRAPPER(__openat64_2)
 		(st)->st_blksize = 4096;                             \
 	} while (0)
 
+/* The device's stat into the caller's ST or ST64, as the kernel's copy:
+ * EFAULT for a bad pointer, not a crash.  1, or -1 with errno set. */
+static int stat_out(struct stat *st, struct stat64 *st64)
+{
+	struct stat local;
+	struct stat64 local64;
+	if (st)
+		FILL_STAT(&local);
+	else
+		FILL_STAT(&local64);
+	if (copy_out((uintptr_t)(st ? (void *)st : (void *)st64),
+		     st ? (void *)&local : (void *)&local64,
+		     st ? sizeof(local) : sizeof(local64))) {
+		errno = EFAULT;
+		return -1;
+	}
+	return 1;
+}
+
 /* 1: filled (the device), 0: not ours, -1: failed with errno set. */
 static int stat_path(int dirfd, const char *path, struct stat *st, struct stat64 *st64)
 {
 	switch (path_kind(dirfd, path)) {
 	case PATH_DEVICE:
-		if (st)
-			FILL_STAT(st);
-		else
-			FILL_STAT(st64);
-		return 1;
+		return stat_out(st, st64);
 	case PATH_KVM_HIDDEN:
 		errno = ENOENT;
 		return -1;
@@ -579,11 +719,7 @@ static int stat_fd(int fd, struct stat *st, struct stat64 *st64)
 {
 	if (!run.active || (run.inproc ? !hint_get(fd) : session_of(fd) < 0))
 		return 0;
-	if (st)
-		FILL_STAT(st);
-	else
-		FILL_STAT(st64);
-	return 1;
+	return stat_out(st, st64);
 }
 
 #define STAT_PATH_WRAPPER(name, type, is64)                                 \
@@ -702,18 +838,23 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct s
 	if (r < 0)
 		return -1;
 	if (r > 0) {
-		memset(stx, 0, sizeof(*stx));
-		stx->stx_mask = STATX_BASIC_STATS;
-		stx->stx_blksize = (uint32_t)st.st_blksize;
-		stx->stx_nlink = (uint32_t)st.st_nlink;
-		stx->stx_uid = st.st_uid;
-		stx->stx_gid = st.st_gid;
-		stx->stx_mode = (uint16_t)st.st_mode;
-		stx->stx_ino = st.st_ino;
-		stx->stx_rdev_major = major(st.st_rdev);
-		stx->stx_rdev_minor = minor(st.st_rdev);
-		stx->stx_dev_major = major(st.st_dev);
-		stx->stx_dev_minor = minor(st.st_dev);
+		struct statx local = {
+			.stx_mask = STATX_BASIC_STATS,
+			.stx_blksize = (uint32_t)st.st_blksize,
+			.stx_nlink = (uint32_t)st.st_nlink,
+			.stx_uid = st.st_uid,
+			.stx_gid = st.st_gid,
+			.stx_mode = (uint16_t)st.st_mode,
+			.stx_ino = st.st_ino,
+			.stx_rdev_major = major(st.st_rdev),
+			.stx_rdev_minor = minor(st.st_rdev),
+			.stx_dev_major = major(st.st_dev),
+			.stx_dev_minor = minor(st.st_dev),
+		};
+		if (copy_out((uintptr_t)stx, &local, sizeof(local))) {
+			errno = EFAULT;
+			return -1;
+		}
 		return 0;
 	}
 	RESOLVE(statx);
@@ -917,8 +1058,52 @@ EXPORT int ioctl(int fd, unsigned long cmd, ...)
 			return device_ioctl(session, cmd, (uintptr_t)arg);
 		}
 	}
+	/* Another magic on a device fd: the driver's ioctl knows none (the
+	 * kernel's own FIOCLEX, FIONCLEX, FIONBIO and FIOASYNC work on any fd). */
+	if (cmd != FIOCLEX && cmd != FIONCLEX && cmd != FIONBIO && cmd != FIOASYNC &&
+	    hinted_ours(fd)) {
+		errno = ENOTTY;
+		return -1;
+	}
 	RESOLVE(ioctl);
 	return REAL(ioctl)(fd, cmd, arg);
+}
+
+/* ---- extended attributes: a device node has none (ls -l asks) ---- */
+
+DECLARE_REAL(ssize_t, getxattr, const char *, const char *, void *, size_t);
+DECLARE_REAL(ssize_t, lgetxattr, const char *, const char *, void *, size_t);
+
+static ssize_t xattr_common(const char *path)
+{
+	switch (path_kind(AT_FDCWD, path)) {
+	case PATH_DEVICE:
+		errno = ENODATA;
+		return -1;
+	case PATH_KVM_HIDDEN:
+		errno = ENOENT;
+		return -1;
+	default:
+		return -2;
+	}
+}
+
+EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
+{
+	ssize_t r = xattr_common(path);
+	if (r != -2)
+		return r;
+	RESOLVE(getxattr);
+	return REAL(getxattr)(path, name, value, size);
+}
+
+EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
+{
+	ssize_t r = xattr_common(path);
+	if (r != -2)
+		return r;
+	RESOLVE(lgetxattr);
+	return REAL(lgetxattr)(path, name, value, size);
 }
 
 /* ---- what the driver's file does not have ---- */
@@ -1015,7 +1200,8 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 
 EXPORT int close(int fd)
 {
-	inproc_unref(hint_of(fd));
+	channel_closed(fd);
+	inproc_unref(session_hint(fd));
 	hint_put(fd, 0);
 	RESOLVE(close);
 	return REAL(close)(fd);
@@ -1026,8 +1212,8 @@ EXPORT int dup(int fd)
 	RESOLVE(dup);
 	int copy = REAL(dup)(fd);
 	if (copy >= 0) {
-		inproc_ref(hint_of(fd));
-		hint_put(copy, hint_of(fd));
+		inproc_ref(session_hint(fd));
+		hint_put(copy, session_hint(fd));
 	}
 	return copy;
 }
@@ -1035,12 +1221,13 @@ EXPORT int dup(int fd)
 EXPORT int dup2(int fd, int to)
 {
 	RESOLVE(dup2);
-	uint32_t replaced = hint_of(to);
+	uint32_t replaced = session_hint(to);
 	int copy = REAL(dup2)(fd, to);
 	if (copy >= 0 && fd != to) {
+		channel_closed(to);
 		inproc_unref(replaced); /* dup2 closed what TO was */
-		inproc_ref(hint_of(fd));
-		hint_put(copy, hint_of(fd));
+		inproc_ref(session_hint(fd));
+		hint_put(copy, session_hint(fd));
 	}
 	return copy;
 }
@@ -1048,12 +1235,13 @@ EXPORT int dup2(int fd, int to)
 EXPORT int dup3(int fd, int to, int flags)
 {
 	RESOLVE(dup3);
-	uint32_t replaced = hint_of(to);
+	uint32_t replaced = session_hint(to);
 	int copy = REAL(dup3)(fd, to, flags);
 	if (copy >= 0) {
+		channel_closed(to);
 		inproc_unref(replaced);
-		inproc_ref(hint_of(fd));
-		hint_put(copy, hint_of(fd));
+		inproc_ref(session_hint(fd));
+		hint_put(copy, session_hint(fd));
 	}
 	return copy;
 }
@@ -1064,8 +1252,8 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
 	uintptr_t word = va_arg(ap, uintptr_t);
 	int r = real(fd, cmd, word);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-		inproc_ref(hint_of(fd));
-		hint_put(r, hint_of(fd));
+		inproc_ref(session_hint(fd));
+		hint_put(r, session_hint(fd));
 	}
 	return r;
 }
@@ -1097,7 +1285,8 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	int r = REAL(close_range)(first, last, flags);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		for (unsigned fd = first; fd <= last && fd < HINT_FDS; fd++) {
-			inproc_unref(hint_of((int)fd));
+			channel_closed((int)fd);
+			inproc_unref(session_hint((int)fd));
 			hint_put((int)fd, 0);
 		}
 	return r;
@@ -1108,7 +1297,8 @@ EXPORT void closefrom(int first)
 	RESOLVE(closefrom);
 	REAL(closefrom)(first);
 	for (int fd = first < 0 ? 0 : first; fd < HINT_FDS; fd++) {
-		inproc_unref(hint_of(fd));
+		channel_closed(fd);
+		inproc_unref(session_hint(fd));
 		hint_put(fd, 0);
 	}
 }

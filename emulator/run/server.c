@@ -100,6 +100,9 @@ static long entry_add(struct run_server *s, struct emu_session *session, bool de
 		close(pair[1]);
 		return -err;
 	}
+	/* Nothing is ever written to the caller's end: a read of it (an fd the
+	 * preload library did not see arrive) ends at once instead of waiting. */
+	shutdown(pair[0], SHUT_WR);
 	*e = (struct entry){.session = session, .fd = pair[0], .refs = 1, .device = device};
 	pthread_mutex_lock(&s->lock);
 	s->entries[n] = e;

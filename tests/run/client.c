@@ -14,8 +14,10 @@
  *   run-client killed-mid-call        a child killed inside a held call; the run serves on
  *   run-client device-dies            the run's device is killed: calls fail, nothing hangs
  *   run-client await-cap ID VALUE     CHECK_EXTENSION(ID) answers VALUE within 10 s
+ *   run-client rough                  what a program may do around the library
  *   run-client version V              REQUEST_VERSION(V) on a fresh fd, then exit
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <signal.h>
@@ -443,6 +446,115 @@ static void await_cap(uint32_t id, int want)
 	check(r == want, "CHECK_EXTENSION(%u): %d, want %d within 10 s", id, r, want);
 }
 
+static void *one_call(void *arg)
+{
+	uint32_t version = 1;
+	int fd = *(int *)arg;
+	return (void *)(intptr_t)call(fd, MSHV_REQUEST_VERSION, &version);
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	int n = 0;
+	while (dir && readdir(dir))
+		n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+static volatile sig_atomic_t handler_opens, handler_failures;
+
+static void open_in_handler(int sig)
+{
+	int saved = errno;
+	int fd = open("/dev/mshv", O_RDWR);
+	if (fd < 0)
+		handler_failures++;
+	else
+		close(fd);
+	handler_opens++;
+	errno = saved;
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "run-client: rough: a call hung\n";
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+/* What programs do that the library must survive: closing every fd (its
+ * channel included), threads that call once and end, a signal handler that
+ * opens the device mid-call, bad pointers to stat, other ioctls. */
+static void rough(void)
+{
+	signal(SIGALRM, on_alarm);
+	alarm(30);
+	int fd = open_device(O_RDWR);
+	check(request_version(fd, 2) == 0, "REQUEST_VERSION");
+	closefrom(3); /* the device fd and the library's channel with it */
+	int pair[2];
+	check(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0, "socketpair");
+	fd = open_device(O_RDWR); /* must not talk into the program's socket */
+	check(request_version(fd, 2) == 0, "REQUEST_VERSION after closefrom");
+	char byte = 'x';
+	check(write(pair[0], &byte, 1) == 1 && read(pair[1], &byte, 1) == 1,
+	      "the program's socket is its own");
+
+	/* 300 threads that call once and end leave nothing behind. */
+	const char *device_pid = getenv("MSHV_EMU_RUN_DEVICE_PID");
+	int mine = count_fds(getpid());
+	int device = device_pid ? count_fds((pid_t)atoi(device_pid)) : 0;
+	for (int i = 0; i < 300; i++) {
+		pthread_t thread;
+		void *result;
+		pthread_create(&thread, NULL, one_call, &fd);
+		pthread_join(thread, &result);
+		check((intptr_t)result == -EBADFD, "a thread's call: %d", (int)(intptr_t)result);
+	}
+	check(count_fds(getpid()) <= mine + 2, "fds after 300 threads: %d, before %d",
+	      count_fds(getpid()), mine);
+	if (device_pid)
+		check(count_fds((pid_t)atoi(device_pid)) <= device + 4,
+		      "the device's fds after 300 threads: %d, before %d",
+		      count_fds((pid_t)atoi(device_pid)), device);
+
+	/* A signal handler opening the device in the middle of calls. */
+	struct sigaction sa = {.sa_handler = open_in_handler, .sa_flags = SA_RESTART};
+	sigaction(SIGUSR1, &sa, NULL);
+	pid_t self = getpid();
+	pid_t pinger = fork();
+	if (pinger == 0) {
+		for (int i = 0; i < 300; i++) {
+			kill(self, SIGUSR1);
+			usleep(500);
+		}
+		_exit(0);
+	}
+	uint32_t cap = 1;
+	int wrong = 0;
+	for (int i = 0; i < 20000 && !wrong; i++)
+		wrong = call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap) != 1;
+	waitpid(pinger, NULL, 0);
+	check(!wrong, "a call mixed up with a signal handler's open");
+	check(handler_opens > 0 && handler_failures == 0, "handler opens: %d, failed %d",
+	      (int)handler_opens, (int)handler_failures);
+
+	struct stat *bad = (struct stat *)unmapped();
+	check(stat("/dev/mshv", bad) < 0 && errno == EFAULT, "stat into a bad pointer: EFAULT");
+	int pending = 0;
+	check(ioctl(fd, FIONREAD, &pending) < 0 && errno == ENOTTY,
+	      "FIONREAD on the device: ENOTTY, as the driver");
+	check(ioctl(fd, FIOCLEX) == 0, "FIOCLEX works on any fd");
+	close(fd);
+	alarm(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -462,6 +574,8 @@ int main(int argc, char **argv)
 		pointers();
 	else if (!strcmp(what, "await-cap") && argc == 4)
 		await_cap((uint32_t)strtoul(argv[2], NULL, 0), atoi(argv[3]));
+	else if (!strcmp(what, "rough"))
+		rough();
 	else if (!strcmp(what, "device-dies"))
 		device_dies();
 	else if (!strcmp(what, "killed-mid-call"))

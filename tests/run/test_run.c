@@ -246,6 +246,12 @@ Test(run, mshvctl_sees_every_process_of_the_run)
 	rmdir(dir);
 }
 
+Test(run, the_library_survives_what_programs_do)
+{
+	int status = run(NULL, "--", client(), "rough", NULL);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
 Test(run, pointers_fail_where_the_drivers_copies_would)
 {
 	cr_expect_eq(run("microsoft.yaml", "--", client(), "pointers", NULL), 0, "%s", output);
