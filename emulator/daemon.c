@@ -67,3 +67,13 @@ out:
 	pthread_mutex_unlock(&daemon->reload_lock);
 	return rc;
 }
+
+struct policy_snapshot *daemon_load_policy(const char *path)
+{
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap =
+		path ? policy_load_file(path, &diags) : policy_load_default(&diags);
+	diag_print(&diags, stderr);
+	diag_free(&diags);
+	return snap;
+}

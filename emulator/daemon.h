@@ -35,6 +35,10 @@ struct daemon {
  */
 int daemon_reload(struct daemon *daemon, const char *path, FILE *report);
 
+/* daemon_load_policy - PATH (NULL: the embedded default), its diagnostics
+ * on stderr; the snapshot, or NULL when it is invalid. */
+struct policy_snapshot *daemon_load_policy(const char *path);
+
 /* control_start / control_stop - mshvctl's Unix socket at PATH. */
 int control_start(struct daemon *daemon, const char *path);
 void control_stop(void);

@@ -103,16 +103,6 @@ static int check_policies(int count, char **paths)
 	return failed;
 }
 
-static struct policy_snapshot *load_policy(const char *path)
-{
-	struct diag_list diags = {0};
-	struct policy_snapshot *snap =
-		path ? policy_load_file(path, &diags) : policy_load_default(&diags);
-	diag_print(&diags, stderr);
-	diag_free(&diags);
-	return snap;
-}
-
 /* ---- reload: SIGHUP (mshvctl reload goes through control.c) ---- */
 
 struct reloader {
@@ -278,7 +268,7 @@ int main(int argc, char **argv)
 	if (exit_code >= 0)
 		return exit_code;
 
-	struct policy_snapshot *snap = load_policy(options.policy_path);
+	struct policy_snapshot *snap = daemon_load_policy(options.policy_path);
 	if (!snap) {
 		fprintf(stderr, "mshv-emu: %s: not serving an invalid policy\n",
 			options.policy_path ? options.policy_path : "<embedded default>");

@@ -21,24 +21,6 @@
 #include "errnames.h"
 #include "hold.h"
 
-/* The caller's command name, read only when a fault rule asks for it. */
-static const char *caller_comm(struct emu_caller *caller)
-{
-	if (caller->comm_known)
-		return caller->comm[0] ? caller->comm : NULL;
-	caller->comm_known = true;
-	char path[32];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller->pid);
-	FILE *file = fopen(path, "r");
-	if (!file)
-		return NULL;
-	if (!fgets(caller->comm, sizeof(caller->comm), file))
-		caller->comm[0] = '\0';
-	fclose(file);
-	caller->comm[strcspn(caller->comm, "\n")] = '\0';
-	return caller->comm[0] ? caller->comm : NULL;
-}
-
 /* Once per daemon: a valid CREATE_PARTITION got no fd, which no kernel
  * does; say why and what can, so the VMM's failure is not a mystery. */
 static void log_no_fd(pid_t pid, int result)
@@ -55,7 +37,7 @@ static void log_no_fd(pid_t pid, int result)
 static struct emu_caller caller_of(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	return (struct emu_caller){.pid = ctx->pid, .uid = ctx->uid, .get_comm = caller_comm};
+	return (struct emu_caller){.pid = ctx->pid, .uid = ctx->uid, .get_comm = front_caller_comm};
 }
 
 int open_errno(int result)

@@ -118,6 +118,10 @@ int front_loop(struct fuse_session *session, const struct front_options *options
  */
 int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
 
+/* front_caller_comm - CALLER's command name from /proc, read once and only
+ * when a fault rule asks (emu_caller.get_comm); NULL if it is gone. */
+const char *front_caller_comm(struct emu_caller *caller);
+
 /* emu_log - one line on stderr, after EMU_LOG_NAME (the program's name). */
 __attribute__((format(printf, 1, 2))) void emu_log(const char *fmt, ...);
 extern const char *emu_log_name;

@@ -1,11 +1,12 @@
 /*
- * util.c - what every part of the daemon shares: its helper threads and its
- * log line.
+ * util.c - what every part of the daemon (and mshv-emu-run's device)
+ * shares: its helper threads, its log line, the caller's command name.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "front.h"
 
@@ -29,4 +30,22 @@ void emu_log(const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s: %s\n", emu_log_name, line);
+}
+
+/* The caller's command name, read only when a fault rule asks for it. */
+const char *front_caller_comm(struct emu_caller *caller)
+{
+	if (caller->comm_known)
+		return caller->comm[0] ? caller->comm : NULL;
+	caller->comm_known = true;
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller->pid);
+	FILE *file = fopen(path, "r");
+	if (!file)
+		return NULL;
+	if (!fgets(caller->comm, sizeof(caller->comm), file))
+		caller->comm[0] = '\0';
+	fclose(file);
+	caller->comm[strcspn(caller->comm, "\n")] = '\0';
+	return caller->comm[0] ? caller->comm : NULL;
 }

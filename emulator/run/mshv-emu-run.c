@@ -243,14 +243,20 @@ static bool preload_path(char *out, size_t size)
 	return false;
 }
 
-static struct policy_snapshot *load(const char *path)
+/* The signals the run takes with sigwait (and SIGPIPE, which its writes to
+ * a closed pipe meet as EPIPE): blocked here, in the device and in the
+ * server's threads; CMD gets the mask from before, in SAVED. */
+static void block_run_signals(sigset_t *saved)
 {
-	struct diag_list diags = {0};
-	struct policy_snapshot *snap =
-		path ? policy_load_file(path, &diags) : policy_load_default(&diags);
-	diag_print(&diags, stderr);
-	diag_free(&diags);
-	return snap;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, saved);
 }
 
 /* ---- the device's process ---- */
@@ -771,14 +777,8 @@ static int run_in_process(struct options *o, const char *shim, unsigned mode, co
 	free(preload);
 	if (why)
 		fprintf(stderr, "mshv-emu-run: transport preload, in process (%s)\n", why);
-	sigset_t all, saved;
-	sigemptyset(&all);
-	sigaddset(&all, SIGCHLD);
-	sigaddset(&all, SIGINT);
-	sigaddset(&all, SIGTERM);
-	sigaddset(&all, SIGQUIT);
-	sigaddset(&all, SIGHUP);
-	sigprocmask(SIG_BLOCK, &all, &saved);
+	sigset_t saved;
+	block_run_signals(&saved);
 	return run_command(o, -1, &saved);
 }
 
@@ -788,7 +788,7 @@ int main(int argc, char **argv)
 	int parsed = parse_options(argc, argv, &o);
 	if (parsed >= 0)
 		return parsed;
-	struct policy_snapshot *snap = load(o.policy);
+	struct policy_snapshot *snap = daemon_load_policy(o.policy);
 	if (!snap) {
 		fprintf(stderr, "mshv-emu-run: %s: not running %s with an invalid policy\n",
 			o.policy ? o.policy : "<embedded default>", o.argv[0]);
@@ -814,20 +814,14 @@ int main(int argc, char **argv)
 		policy_free(snap);
 		return 1;
 	}
-	sigset_t all, saved;
+	sigset_t saved;
 	if (o.transport == TRANSPORT_FUSE || o.transport == TRANSPORT_CUSE) {
 		bool cuse = o.transport == TRANSPORT_CUSE;
 		policy_free(snap); /* mshv-emu loads it again */
 		if (why)
 			fprintf(stderr, "mshv-emu-run: transport %s (%s)\n", cuse ? "cuse" : "fuse",
 				why);
-		sigemptyset(&all);
-		sigaddset(&all, SIGCHLD);
-		sigaddset(&all, SIGINT);
-		sigaddset(&all, SIGTERM);
-		sigaddset(&all, SIGQUIT);
-		sigaddset(&all, SIGHUP);
-		sigprocmask(SIG_BLOCK, &all, &saved);
+		block_run_signals(&saved);
 		pid_t daemon = kernel_transport(&o, cuse);
 		return daemon < 0 ? 1 : run_command(&o, daemon, &saved);
 	}
@@ -842,14 +836,7 @@ int main(int argc, char **argv)
 	if (o.in_process)
 		return run_in_process(&o, shim, mode, why);
 	/* Signals are taken with sigwait, here and in the device. */
-	sigemptyset(&all);
-	sigaddset(&all, SIGCHLD);
-	sigaddset(&all, SIGINT);
-	sigaddset(&all, SIGTERM);
-	sigaddset(&all, SIGQUIT);
-	sigaddset(&all, SIGHUP);
-	sigaddset(&all, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &all, &saved);
+	block_run_signals(&saved);
 	struct ready ready;
 	pid_t device = device_start(&o, snap, &ready);
 	policy_free(snap); /* the device's copy serves */

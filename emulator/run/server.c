@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "front/front.h"
 #include "gather.h"
 #include "server.h"
 #include "wire.h"
@@ -238,23 +239,6 @@ static int install(struct emu_transport *base, struct emu_session *object)
 	return (int)entry_add(t->server, object, false, &t->new_fd);
 }
 
-static const char *caller_comm(struct emu_caller *caller)
-{
-	if (caller->comm_known)
-		return caller->comm[0] ? caller->comm : NULL;
-	caller->comm_known = true;
-	char path[32];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)caller->pid);
-	FILE *file = fopen(path, "r");
-	if (!file)
-		return NULL;
-	if (!fgets(caller->comm, sizeof(caller->comm), file))
-		caller->comm[0] = '\0';
-	fclose(file);
-	caller->comm[strcspn(caller->comm, "\n")] = '\0';
-	return caller->comm[0] ? caller->comm : NULL;
-}
-
 static void send_reply(int fd, const struct wire_reply *reply, size_t data_len, int pass_fd)
 {
 	struct iovec iov = {(void *)reply, sizeof(*reply) + data_len};
@@ -425,7 +409,7 @@ static void *channel_thread(void *arg)
 		if (req->magic != WIRE_MAGIC)
 			break;
 		struct emu_caller caller = {
-			.pid = req->pid, .uid = req->uid, .get_comm = caller_comm};
+			.pid = req->pid, .uid = req->uid, .get_comm = front_caller_comm};
 		struct wire_reply *reply = (struct wire_reply *)out;
 		if (req->op == WIRE_OPEN)
 			serve_open(s, c->fd, req, &caller, reply);
