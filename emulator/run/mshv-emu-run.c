@@ -395,16 +395,18 @@ static pid_t device_start(const struct options *o, struct policy_snapshot *snap,
 }
 
 /* Stop the device: SIGTERM, then SIGKILL after a deadline.  SIGCHLD is
- * blocked here, so its arrival is waited for, not polled. */
-static void device_stop(pid_t device)
+ * blocked here, so its arrival is waited for, not polled.  Returns its
+ * wait status: exit 0 when it stopped as asked. */
+static int device_stop(pid_t device)
 {
 	kill(device, SIGTERM);
+	int status = 0;
 	sigset_t child;
 	sigemptyset(&child);
 	sigaddset(&child, SIGCHLD);
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (waitpid(device, NULL, WNOHANG) == 0) {
+	while (waitpid(device, &status, WNOHANG) == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		long waited_ms = (now.tv_sec - start.tv_sec) * 1000 +
 				 (now.tv_nsec - start.tv_nsec) / 1000000;
@@ -414,13 +416,14 @@ static void device_stop(pid_t device)
 				"killed\n",
 				STOP_DEADLINE_MS);
 			kill(device, SIGKILL);
-			waitpid(device, NULL, 0);
-			return;
+			waitpid(device, &status, 0);
+			return status;
 		}
 		long left_ms = STOP_DEADLINE_MS - waited_ms;
 		struct timespec left = {left_ms / 1000, (left_ms % 1000) * 1000000};
 		sigtimedwait(&child, NULL, &left); /* any child: check again */
 	}
+	return status;
 }
 
 /* ---- fuse and cuse: the daemon, in a private mount namespace ---- */
@@ -722,8 +725,19 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 		}
 		if (waitpid(child, &status, WNOHANG) == child) {
 			int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			if (device > 0 && !device_lost)
-				device_stop(device);
+			if (device > 0 && !device_lost) {
+				/* It may have died as CMD ended (CMD saw it go): its status
+				 * says whether it stopped because we asked. */
+				int device_status = device_stop(device);
+				if (!WIFEXITED(device_status) || WEXITSTATUS(device_status)) {
+					device_lost = true;
+					fprintf(stderr,
+						"mshv-emu-run: the device (pid %d) ended under the "
+						"run (%s)\n",
+						(int)device,
+						status_text(device_status, text, sizeof(text)));
+				}
+			}
 			return device_lost && rc == 0 ? 1 : rc;
 		}
 		siginfo_t info;
