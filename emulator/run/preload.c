@@ -476,8 +476,10 @@ static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply
 		total += iov[i].iov_len;
 	struct msghdr out = {.msg_iov = iov, .msg_iovlen = (size_t)iov_count};
 	ssize_t sent;
+	/* The system call itself, as the driver's copy: a sanitizer's sendmsg
+	 * would judge the caller's argument by its own bounds, not _IOC_SIZE. */
 	do
-		sent = sendmsg(fd, &out, MSG_NOSIGNAL);
+		sent = syscall(SYS_sendmsg, fd, &out, MSG_NOSIGNAL);
 	while (sent < 0 && errno == EINTR);
 	if (sent < 0 && errno == EFAULT)
 		return -1; /* a bad part: the message was not sent */
@@ -494,7 +496,7 @@ static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply
 			     .msg_controllen = sizeof(control.buf)};
 	ssize_t got;
 	do
-		got = recvmsg(fd, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0);
+		got = syscall(SYS_recvmsg, fd, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0);
 	while (got < 0 && errno == EINTR);
 	if (got <= 0)
 		goto broken;
@@ -1032,38 +1034,44 @@ static int device_ioctl(long session, unsigned long cmd, uint64_t arg)
 	return -1;
 }
 
+/* The kernel answers these for any fd before a driver sees them. */
+static bool vfs_ioctl(unsigned long cmd)
+{
+	return cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC;
+}
+
 EXPORT int ioctl(int fd, unsigned long cmd, ...)
 {
 	va_list ap;
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.inproc) {
-		uint32_t slot = hint_of(fd);
-		if (slot && inproc.ioctl) {
-			unsigned new_slot = 0;
-			int r = inproc.ioctl(slot, cmd, arg, &new_slot);
-			if (r < 0) {
-				errno = -r;
-				return -1;
+	/* Every number on a device fd is the driver's to answer (the RFC driver
+	 * refused any before a version), but the kernel's own.  A 0xB8 number
+	 * on an fd the library does not know asks the kernel who it is. */
+	if (run.active && !vfs_ioctl(cmd)) {
+		if (run.inproc) {
+			uint32_t slot = session_hint(fd);
+			if (slot && inproc.ioctl) {
+				unsigned new_slot = 0;
+				int r = inproc.ioctl(slot, cmd, arg, &new_slot);
+				if (r < 0) {
+					errno = -r;
+					return -1;
+				}
+				if (new_slot)
+					hint_put(r, new_slot);
+				return r;
 			}
-			if (new_slot)
-				hint_put(r, new_slot);
-			return r;
+		} else {
+			long session = session_hint(fd) || _IOC_TYPE(cmd) == MSHV_MAGIC
+					       ? session_for_ioctl(fd)
+					       : -1;
+			if (session >= 0) {
+				RESOLVE(close);
+				return device_ioctl(session, cmd, (uintptr_t)arg);
+			}
 		}
-	} else if (_IOC_TYPE(cmd) == MSHV_MAGIC && run.active) {
-		long session = session_for_ioctl(fd);
-		if (session >= 0) {
-			RESOLVE(close);
-			return device_ioctl(session, cmd, (uintptr_t)arg);
-		}
-	}
-	/* Another magic on a device fd: the driver's ioctl knows none (the
-	 * kernel's own FIOCLEX, FIONCLEX, FIONBIO and FIOASYNC work on any fd). */
-	if (cmd != FIOCLEX && cmd != FIONCLEX && cmd != FIONBIO && cmd != FIOASYNC &&
-	    hinted_ours(fd)) {
-		errno = ENOTTY;
-		return -1;
 	}
 	RESOLVE(ioctl);
 	return REAL(ioctl)(fd, cmd, arg);

@@ -59,7 +59,8 @@ struct run_server {
 	struct channel *channels;
 	unsigned channels_running;
 	uint64_t release_generation;
-	unsigned held; /* calls a hang fault holds now */
+	unsigned held; /* calls a delay or hang fault holds now */
+	unsigned hung; /* of them, the hang's */
 	bool stopping;
 };
 
@@ -185,11 +186,12 @@ static bool hold(struct run_server *s, const struct emu_call *call)
 {
 	pthread_mutex_lock(&s->lock);
 	uint64_t generation = s->release_generation;
+	s->held++;
 	if (call->hang) {
-		s->held++;
+		s->hung++;
 		while (!s->stopping && s->release_generation == generation)
 			pthread_cond_wait(&s->changed, &s->lock);
-		s->held--;
+		s->hung--;
 	} else {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -200,6 +202,7 @@ static bool hold(struct run_server *s, const struct emu_call *call)
 		       pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT)
 			;
 	}
+	s->held--;
 	bool stopped = s->stopping;
 	pthread_mutex_unlock(&s->lock);
 	return !stopped;
@@ -208,7 +211,7 @@ static bool hold(struct run_server *s, const struct emu_call *call)
 unsigned run_server_release_hung(struct run_server *s)
 {
 	pthread_mutex_lock(&s->lock);
-	unsigned held = s->held;
+	unsigned held = s->hung;
 	s->release_generation++;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);

@@ -49,6 +49,14 @@ static void run_table(const char *policy)
 		for (unsigned i = 0; i < ABI_MAX_STEPS && abi->steps[i].cmd; i++) {
 			const struct abi_step *step = &abi->steps[i];
 			int got = do_ioctl(fd, step->cmd, step->arg, step->value);
+			/* A valid CREATE_PARTITION or CREATE_VTL is a new fd where the
+			 * transport can pass one (preload), else the transport's errno. */
+			struct stat made;
+			if (front_is_preload() && step->expect == -EOPNOTSUPP && got >= 0 &&
+			    fstat(got, &made) == 0 && S_ISCHR(made.st_mode)) {
+				close(got);
+				continue;
+			}
 			cr_expect_eq(got, step->expect,
 				     "%s: %s: step %u (cmd 0x%08X, arg %u): got %d, want %d",
 				     policy, abi->name, i + 1, step->cmd, step->value, got,
@@ -100,6 +108,8 @@ Test(live, no_negotiation)
 
 Test(live, embedded_default_serves_with_mode_0600)
 {
+	if (front_is_preload())
+		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	struct daemon *d = &daemon_under_test;
 	daemon_start(d, NULL);
 	struct stat st;
@@ -117,6 +127,8 @@ Test(live, embedded_default_serves_with_mode_0600)
 
 Test(live, sigint_and_sigterm_stop_cleanly_every_time)
 {
+	if (front_is_preload())
+		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	/* A clean stop on either signal, repeatedly.  (Linux gives a
 	 * process-directed signal to the main thread when it does not block it,
 	 * so this cannot force one onto a helper thread; front_thread_create is
@@ -147,6 +159,8 @@ Test(live, sigint_and_sigterm_stop_cleanly_every_time)
 
 Test(live, restart_after_sigkill_serves_again)
 {
+	if (front_is_preload())
+		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	/* A killed daemon leaves a dead FUSE mount (or, for CUSE, a node the
 	 * kernel removes): the next start on the same name must serve. */
 	struct daemon *d = &daemon_under_test;
@@ -162,6 +176,8 @@ Test(live, restart_after_sigkill_serves_again)
 
 Test(live, second_daemon_on_the_same_node_is_refused)
 {
+	if (front_is_preload())
+		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	struct daemon *d = &daemon_under_test;
 	daemon_start(d, NULL);
 	pid_t second = daemon_spawn(d, NULL, -1);
@@ -439,8 +455,10 @@ Test(cli, probe_follows_each_profile, .fini = teardown)
 				      NULL};
 		cr_expect_eq(run_command(argv, out, sizeof(out)), 0, "%s: %s", probes[i].policy,
 			     out);
-		cr_expect(strstr(out, probes[i].fragment) != NULL, "%s: no %s in:\n%s",
-			  probes[i].policy, probes[i].fragment, out);
+		/* Over preload a valid CREATE_PARTITION is an fd, not the errno. */
+		if (!front_is_preload() || !strstr(probes[i].fragment, "EOPNOTSUPP"))
+			cr_expect(strstr(out, probes[i].fragment) != NULL, "%s: no %s in:\n%s",
+				  probes[i].policy, probes[i].fragment, out);
 		daemon_cleanup(d);
 	}
 }
