@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -303,7 +304,8 @@ static _Atomic uint32_t channel_epoch[HINT_FDS];
 static __thread int channel = -1;
 static __thread uint32_t channel_epoch_seen;
 static __thread unsigned channel_generation;
-static __thread bool in_call;
+/* Read by a signal handler's call on this thread: volatile, and fenced. */
+static __thread volatile sig_atomic_t in_call;
 static _Atomic unsigned run_generation; /* bumped when the environment names a new run */
 static pid_t my_pid;
 static __thread int32_t my_tid;
@@ -457,9 +459,11 @@ static ssize_t exchange(struct iovec *iov, int iov_count, void *reply, size_t re
 		errno = ENODEV;
 		return -1;
 	}
-	in_call = true;
+	in_call = 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	ssize_t got = exchange_on(fd, iov, iov_count, reply, reply_cap, new_fd, cloexec);
-	in_call = false;
+	atomic_signal_fence(memory_order_seq_cst);
+	in_call = 0;
 	if (got < 0 && errno == ENODEV)
 		channel_drop();
 	return got;

@@ -466,14 +466,16 @@ static int count_fds(pid_t pid)
 	return n;
 }
 
-static volatile sig_atomic_t handler_opens, handler_failures;
+static volatile sig_atomic_t handler_opens, handler_failures, handler_errno;
 
 static void open_in_handler(int sig)
 {
 	int saved = errno;
 	int fd = open("/dev/mshv", O_RDWR);
-	if (fd < 0)
+	if (fd < 0) {
 		handler_failures++;
+		handler_errno = errno;
+	}
 	else
 		close(fd);
 	handler_opens++;
@@ -542,8 +544,8 @@ static void rough(void)
 		wrong = call(fd, MSHV_NEGOTIATED_CHECK_EXTENSION, &cap) != 1;
 	waitpid(pinger, NULL, 0);
 	check(!wrong, "a call mixed up with a signal handler's open");
-	check(handler_opens > 0 && handler_failures == 0, "handler opens: %d, failed %d",
-	      (int)handler_opens, (int)handler_failures);
+	check(handler_opens > 0 && handler_failures == 0, "handler opens: %d, failed %d (%s)",
+	      (int)handler_opens, (int)handler_failures, strerror(handler_errno));
 
 	struct stat *bad = (struct stat *)unmapped();
 	check(stat("/dev/mshv", bad) < 0 && errno == EFAULT, "stat into a bad pointer: EFAULT");
