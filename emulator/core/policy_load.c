@@ -26,12 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cyaml/cyaml.h>
 #include <sha2.h>
 #include <yaml.h>
 
 #include "errnames.h"
+#include "files.h"
 #include "policy.h"
 #include "policy_load_impl.h"
 
@@ -576,9 +578,13 @@ out:
 
 struct policy_snapshot *policy_load_file(const char *path, struct diag_list *diags)
 {
-	FILE *file = fopen(path, "rb");
+	int fd = files_open_read(path, "policy", diags);
+	FILE *file = fd >= 0 ? fdopen(fd, "rb") : NULL;
 	if (!file) {
-		diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+		if (fd >= 0) {
+			diag_add(diags, path, 0, 0, "policy: %s", strerror(errno));
+			close(fd);
+		}
 		return NULL;
 	}
 	char *data = NULL;

@@ -29,6 +29,7 @@
 
 #include "errnames.h"
 #include "hvnames.h"
+#include "files.h"
 #include "trace.h"
 
 #define RING_SLOTS    16384 /* a power of two, so a position maps to its slot by masking */
@@ -357,9 +358,12 @@ struct trace *trace_open(const char *path, struct diag_list *diags)
 	struct trace *trace = NULL;
 	char *path_copy = NULL;
 	FILE *file = NULL;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || !(file = fdopen(fd, "w"))) {
-		diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+	int fd = files_open_write(path, "transcript", diags);
+	if (fd < 0)
+		goto fail;
+	if (!(file = fdopen(fd, "w"))) {
+		diag_add(diags, path, 0, 0, "transcript: %s", strerror(errno));
+		close(fd);
 		goto fail;
 	}
 	/* Larger than BUFSIZ: fewer write(2)s when the writer is busy. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -146,4 +147,30 @@ Test(policy, large_policy_loads)
 	policy_free(snap);
 	diag_free(&diags);
 	free(text);
+}
+
+/* A FIFO or a directory named as the policy is refused at once, saying
+ * what it is: --check and a reload must not wait on a FIFO's writer. */
+Test(policy, a_fifo_or_a_directory_is_not_a_policy)
+{
+	char dir[64], fifo[128], text[512];
+	snprintf(dir, sizeof(dir), "/tmp/mshv-emu-policy-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/policy.yaml", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	struct diag_list diags = {0};
+	cr_expect_null(policy_load_file(fifo, &diags));
+	cr_assert_eq(diags.count, 1);
+	diag_format(&diags.items[0], text, sizeof(text));
+	cr_expect(strstr(text, "a FIFO, not a regular file; give the path of a policy file"), "%s",
+		  text);
+	diag_free(&diags);
+	diags = (struct diag_list){0};
+	cr_expect_null(policy_load_file(dir, &diags));
+	cr_assert_eq(diags.count, 1);
+	diag_format(&diags.items[0], text, sizeof(text));
+	cr_expect(strstr(text, "a directory, not a regular file"), "%s", text);
+	diag_free(&diags);
+	unlink(fifo);
+	rmdir(dir);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -460,4 +461,50 @@ Test(trace, open_in_missing_directory_is_a_diagnostic)
 	snprintf(expected, sizeof(expected), "%s: error: open: No such file or directory", path);
 	cr_expect_str_eq(text, expected);
 	diag_free(&diags);
+}
+
+/* The transcript is written by a daemon that often runs as root: a symlink
+ * planted at its path must not aim it at another file, a FIFO must not
+ * hold it, and what it creates is its user's alone (0600). */
+Test(trace, open_refuses_symlinks_and_fifos_and_creates_0600)
+{
+	char dir[64], path[128], target[128], fifo[128], text[512];
+	snprintf(dir, sizeof(dir), "/tmp/mshv-emu-trace-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/trace.jsonl", dir);
+	snprintf(target, sizeof(target), "%s/precious", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	FILE *f = fopen(target, "w");
+	cr_assert_not_null(f);
+	fputs("keep me\n", f);
+	fclose(f);
+	cr_assert_eq(symlink(target, path), 0);
+	struct diag_list diags = {0};
+	cr_expect_null(trace_open(path, &diags), "a symlink was followed");
+	cr_assert_eq(diags.count, 1);
+	diag_format(&diags.items[0], text, sizeof(text));
+	cr_expect(strstr(text, "a symlink"), "%s", text);
+	struct stat st;
+	cr_expect(stat(target, &st) == 0 && st.st_size == 8, "the symlink's target was truncated");
+	diag_free(&diags);
+	unlink(path);
+
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	diags = (struct diag_list){0};
+	cr_expect_null(trace_open(fifo, &diags), "a FIFO was taken"); /* and did not block */
+	cr_assert_eq(diags.count, 1);
+	diag_format(&diags.items[0], text, sizeof(text));
+	cr_expect(strstr(text, "a FIFO, not a regular file"), "%s", text);
+	diag_free(&diags);
+
+	diags = (struct diag_list){0};
+	struct trace *trace = trace_open(path, &diags);
+	cr_assert_not_null(trace);
+	cr_expect(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "created mode 0%o",
+		  st.st_mode & 0777);
+	trace_close(trace);
+	unlink(path);
+	unlink(fifo);
+	unlink(target);
+	rmdir(dir);
 }

@@ -1,0 +1,82 @@
+/*
+ * files.c - opening what a user names (files.h).
+ *
+ * Opened non-blocking, so that a FIFO cannot hold the daemon (or --check)
+ * in open, then checked with fstat before a byte is read or written; a
+ * writer adds O_NOFOLLOW, so that a symlink planted where the daemon (often
+ * root) writes cannot aim it at another file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+
+static const char *kind_of(mode_t mode)
+{
+	return S_ISDIR(mode)	? "a directory"
+	       : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISCHR(mode)	? "a character device"
+	       : S_ISBLK(mode)	? "a block device"
+	       : S_ISSOCK(mode) ? "a socket"
+				: "not a regular file";
+}
+
+static int checked(int fd, const char *path, const char *what, struct diag_list *diags)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		diag_add(diags, path, 0, 0, "fstat: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diag_add(diags, path, 0, 0, "%s, not a regular file; give the path of a %s file",
+			 kind_of(st.st_mode), what);
+		close(fd);
+		return -1;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	return fd;
+}
+
+int files_open_read(const char *path, const char *what, struct diag_list *diags)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+		return -1;
+	}
+	return checked(fd, path, what, diags);
+}
+
+int files_open_write(const char *path, const char *what, struct diag_list *diags)
+{
+	/* O_TRUNC only once it is known to be a regular file, not a symlink. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			diag_add(diags, path, 0, 0,
+				 "%s: a symlink, which is not followed where the daemon writes; "
+				 "give "
+				 "the file's own path",
+				 what);
+		else if (errno == ENXIO)
+			diag_add(diags, path, 0, 0,
+				 "a FIFO, not a regular file; give the path of a %s file", what);
+		else
+			diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+		return -1;
+	}
+	fd = checked(fd, path, what, diags);
+	if (fd >= 0 && ftruncate(fd, 0) != 0) {
+		diag_add(diags, path, 0, 0, "truncate: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
