@@ -11,7 +11,8 @@
 /*
  * files_open_read - PATH for reading (a symlink is followed).
  * files_open_write - PATH for writing, created mode 0600 or truncated; a
- * symlink as its last component is refused, not followed.
+ * symlink as its last component is refused, not followed; /dev/null is
+ * taken too, as a sink.
  * Both return a blocking fd (O_CLOEXEC) on a regular file, or -1 with the
  * reason in DIAGS; WHAT ("policy", "transcript") names the file wanted.
  */

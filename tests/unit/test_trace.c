@@ -498,6 +498,16 @@ Test(trace, open_refuses_symlinks_and_fifos_and_creates_0600)
 	diag_free(&diags);
 
 	diags = (struct diag_list){0};
+	cr_expect_null(trace_open("/dev/zero", &diags), "a device other than /dev/null was taken");
+	diag_free(&diags);
+	diags = (struct diag_list){0};
+	struct trace *sink = trace_open("/dev/null", &diags);
+	cr_expect_not_null(sink, "/dev/null is a sink a transcript may go to");
+	if (sink)
+		trace_close(sink);
+	diag_free(&diags);
+
+	diags = (struct diag_list){0};
 	struct trace *trace = trace_open(path, &diags);
 	cr_assert_not_null(trace);
 	cr_expect(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "created mode 0%o",
