@@ -475,8 +475,7 @@ static void open_in_handler(int sig)
 	if (fd < 0) {
 		handler_failures++;
 		handler_errno = errno;
-	}
-	else
+	} else
 		close(fd);
 	handler_opens++;
 	errno = saved;
