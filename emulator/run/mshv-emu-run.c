@@ -79,7 +79,6 @@ struct options {
 	const char *control;
 	bool hide_kvm;
 	bool in_process;
-	bool transport_auto;
 	enum transport {
 		TRANSPORT_AUTO,
 		TRANSPORT_PRELOAD,
@@ -102,7 +101,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	*o = (struct options){.transport_auto = true};
+	*o = (struct options){.transport = TRANSPORT_AUTO};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -116,7 +115,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 					       : !strcmp(optarg, "preload") ? TRANSPORT_PRELOAD
 					       : !strcmp(optarg, "fuse")    ? TRANSPORT_FUSE
 									    : TRANSPORT_CUSE;
-				o->transport_auto = o->transport == TRANSPORT_AUTO;
 				break;
 			}
 			fprintf(stderr,
@@ -124,7 +122,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 				"cuse\n%s",
 				optarg, usage_text);
 			return 2;
-			break;
 		case 'k':
 			o->hide_kvm = true;
 			break;
@@ -215,6 +212,20 @@ static enum linkage linkage_of(const char *path)
 	return result;
 }
 
+/* This program's directory, into SELF (PATH_MAX bytes); false if unknown. */
+static bool self_dir(char *self)
+{
+	ssize_t len = readlink("/proc/self/exe", self, PATH_MAX - 1);
+	if (len <= 0)
+		return false;
+	self[len] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	return true;
+}
+
 /* The shim: MSHV_EMU_PRELOAD, else beside this program's lib directory. */
 static bool preload_path(char *out, size_t size)
 {
@@ -224,14 +235,8 @@ static bool preload_path(char *out, size_t size)
 		return access(out, R_OK) == 0;
 	}
 	char self[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len <= 0)
+	if (!self_dir(self))
 		return false;
-	self[len] = '\0';
-	char *slash = strrchr(self, '/');
-	if (!slash)
-		return false;
-	*slash = '\0';
 	static const char *const candidates[] = {"/../lib/" PRELOAD_NAME,
 						 "/../lib/mshv-emu/" PRELOAD_NAME};
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
@@ -428,18 +433,12 @@ static int device_stop(pid_t device)
 
 /* ---- fuse and cuse: the daemon, in a private mount namespace ---- */
 
-/* This program's directory, for mshv-emu beside it. */
+/* NAME beside this program (mshv-emu), into OUT; false if not there. */
 static bool sibling_path(const char *name, char *out, size_t size)
 {
 	char self[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len <= 0)
+	if (!self_dir(self))
 		return false;
-	self[len] = '\0';
-	char *slash = strrchr(self, '/');
-	if (!slash)
-		return false;
-	*slash = '\0';
 	int len_out = snprintf(out, size, "%s/%s", self, name);
 	return len_out > 0 && (size_t)len_out < size && access(out, X_OK) == 0;
 }

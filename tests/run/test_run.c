@@ -99,6 +99,16 @@ static void write_file(const char *path, const char *text)
 	cr_assert_eq(fclose(f), 0);
 }
 
+/* A file from the mkstemp TEMPLATE (mode 0600), holding TEXT if not NULL. */
+static void temp_file(char *template, const char *text)
+{
+	int fd = mkstemp(template);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	close(fd);
+	if (text)
+		write_file(template, text);
+}
+
 TestSuite(run, .timeout = 120);
 
 Test(run, crate_sequence_reaches_a_vp_on_real_fds)
@@ -107,9 +117,7 @@ Test(run, crate_sequence_reaches_a_vp_on_real_fds)
 	 * bits (map_gpa_preserve_adjustable, vmm_can_provide_overlay_gpfn,
 	 * vp_affinity_property, assignable_synthetic_proc_features: 0x17). */
 	char trace[] = "/tmp/mshv-run-trace-XXXXXX";
-	int fd = mkstemp(trace);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	temp_file(trace, NULL);
 	int status = run("microsoft.yaml", "--transport", "preload", "--trace", trace, "--",
 			 client(), "crate", "0x00F1FFFF7FFFFFFF", "0x17", NULL);
 	cr_expect_eq(status, 0, "run-client crate: %d\n%s", status, output);
@@ -146,14 +154,11 @@ Test(run, threads_racing_request_version_on_one_fd)
 Test(run, a_client_killed_mid_call_leaves_the_device_serving)
 {
 	char policy[] = "/tmp/mshv-run-hang-XXXXXX";
-	int fd = mkstemp(policy);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	write_file(policy, "profile: negotiated\nversions: [1, 2]\n"
-			   "capabilities: [{name: A, id: 1, value: 1}]\n"
-			   "faults:\n  rules:\n"
-			   "    - {name: hang-first, match: {ioctl: CHECK_EXTENSION},\n"
-			   "       when: {once: true}, action: {hang: true}}\n");
+	temp_file(policy, "profile: negotiated\nversions: [1, 2]\n"
+			  "capabilities: [{name: A, id: 1, value: 1}]\n"
+			  "faults:\n  rules:\n"
+			  "    - {name: hang-first, match: {ioctl: CHECK_EXTENSION},\n"
+			  "       when: {once: true}, action: {hang: true}}\n");
 	const char *argv[] = {env_path("MSHV_EMU_RUN"), "--policy", policy, "--", client(),
 			      "killed-mid-call",	NULL};
 	int status = run_argv(argv);
@@ -166,10 +171,7 @@ Test(run, the_node_is_a_character_device_and_nothing_else_changes)
 	cr_expect_eq(run(NULL, "--", client(), "node", "0600", NULL), 0, "%s", output);
 	/* The policy's mode is the node's. */
 	char policy[] = "/tmp/mshv-run-mode-XXXXXX";
-	int fd = mkstemp(policy);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	write_file(policy, "profile: negotiated\nversions: [1]\ndevice: {mode: \"0640\"}\n");
+	temp_file(policy, "profile: negotiated\nversions: [1]\ndevice: {mode: \"0640\"}\n");
 	const char *argv[] = {
 		env_path("MSHV_EMU_RUN"), "--policy", policy, "--", client(), "node", "0640", NULL};
 	int status = run_argv(argv);
@@ -200,11 +202,8 @@ Test(run, the_device_dying_is_reported_and_nothing_hangs)
 Test(run, sighup_reloads_the_runs_device)
 {
 	char policy[] = "/tmp/mshv-run-reload-XXXXXX";
-	int fd = mkstemp(policy);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	write_file(policy, "profile: negotiated\nversions: [1]\n"
-			   "capabilities: [{name: A, id: 1, value: 1}]\n");
+	temp_file(policy, "profile: negotiated\nversions: [1]\n"
+			  "capabilities: [{name: A, id: 1, value: 1}]\n");
 	char script[1024];
 	snprintf(
 		script, sizeof(script),
@@ -264,9 +263,7 @@ Test(run, exit_status_is_the_commands)
 	cr_expect_eq(run(NULL, "--", "/nonexistent/command", NULL), 127, "%s", output);
 	cr_expect(strstr(output, "/nonexistent/command"), "says which command: %s", output);
 	char script[] = "/tmp/mshv-run-noexec-XXXXXX";
-	int fd = mkstemp(script); /* mode 0600: not executable */
-	cr_assert_geq(fd, 0);
-	close(fd);
+	temp_file(script, NULL); /* mode 0600: not executable */
 	cr_expect_eq(run(NULL, "--", script, NULL), 126, "%s", output);
 	unlink(script);
 	cr_expect_eq(run(NULL, NULL), 2, "no command is a usage error: %s", output);
@@ -277,12 +274,8 @@ Test(run, exit_status_is_the_commands)
 Test(run, an_invalid_policy_runs_nothing)
 {
 	char policy[] = "/tmp/mshv-run-bad-XXXXXX", marker[] = "/tmp/mshv-run-ran-XXXXXX";
-	int fd = mkstemp(policy);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	fd = mkstemp(marker);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	temp_file(policy, NULL);
+	temp_file(marker, NULL);
 	unlink(marker);
 	write_file(policy, "profile: negotiated\nversions: [1, 1]\n");
 	const char *argv[] = {
