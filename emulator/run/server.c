@@ -181,31 +181,71 @@ static void *reap_thread(void *arg)
 
 /* ---- holds ---- */
 
-/* A delay fault: wait it out (a stop ends it).  A hang: until released. */
-static bool hold(struct run_server *s, const struct emu_call *call)
+#define HOLD_WATCH_NS 50000000 /* a held call looks at its caller this often */
+
+/* The caller on channel FD is gone: the thread or process ended, or (the
+ * seccomp transport) its call was interrupted and the channel closed. */
+static bool caller_gone(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void deadline_after(struct timespec *t, uint64_t ns)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+	ns += (uint64_t)t->tv_nsec;
+	t->tv_sec += (time_t)(ns / 1000000000u);
+	t->tv_nsec = (long)(ns % 1000000000u);
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * A delay fault: wait it out.  A hang: until released.  A stop ends either,
+ * and so does the caller going away (its channel closed), as an interrupt
+ * ends a held call of the kernel's device.
+ */
+enum hold_end {
+	HOLD_DONE,
+	HOLD_STOPPED,
+	HOLD_GONE
+};
+
+static enum hold_end hold(struct run_server *s, const struct emu_call *call, int fd)
 {
 	pthread_mutex_lock(&s->lock);
 	uint64_t generation = s->release_generation;
 	s->held++;
-	if (call->hang) {
+	if (call->hang)
 		s->hung++;
-		while (!s->stopping && s->release_generation == generation)
-			pthread_cond_wait(&s->changed, &s->lock);
-		s->hung--;
-	} else {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		uint64_t ns = (uint64_t)until.tv_nsec + call->hold_ns;
-		until.tv_sec += (time_t)(ns / 1000000000u);
-		until.tv_nsec = (long)(ns % 1000000000u);
-		while (!s->stopping &&
-		       pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT)
-			;
+	struct timespec end, watch, now;
+	deadline_after(&end, call->hang ? 0 : call->hold_ns);
+	bool gone = false;
+	for (;;) {
+		if (s->stopping || (call->hang && s->release_generation != generation))
+			break;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!call->hang && !before(&now, &end))
+			break;
+		deadline_after(&watch, HOLD_WATCH_NS);
+		if (!call->hang && before(&end, &watch))
+			watch = end;
+		if (pthread_cond_timedwait(&s->changed, &s->lock, &watch) == ETIMEDOUT &&
+		    caller_gone(fd)) {
+			gone = true;
+			break;
+		}
 	}
+	if (call->hang)
+		s->hung--;
 	s->held--;
 	bool stopped = s->stopping;
 	pthread_mutex_unlock(&s->lock);
-	return !stopped;
+	return stopped ? HOLD_STOPPED : gone ? HOLD_GONE : HOLD_DONE;
 }
 
 unsigned run_server_release_hung(struct run_server *s)
@@ -280,7 +320,8 @@ static void serve_open(struct run_server *s, int fd, const struct wire_request *
 	struct emu_call call = {.caller = caller};
 	int result = core_open(s->core, session, &call);
 	if (call.hold_ns || call.hang)
-		result = core_open_complete(s->core, session, &call, !hold(s, &call));
+		result = core_open_complete(s->core, session, &call,
+					    hold(s, &call, fd) != HOLD_DONE);
 	if (result < 0) {
 		free(session);
 		answer(fd, reply, result);
@@ -344,8 +385,16 @@ static void serve_ioctl(struct run_server *s, int fd, const struct wire_request 
 	};
 	int result = core_ioctl(s->core, e->session, &call);
 	if (call.hold_ns || call.hang)
-		result = hold(s, &call) ? core_ioctl_complete(s->core, e->session, &call, false)
-					: -ENODEV;
+		switch (hold(s, &call, fd)) {
+		case HOLD_DONE:
+			result = core_ioctl_complete(s->core, e->session, &call, false);
+			break;
+		case HOLD_GONE: /* interrupted: the transcript says so */
+			result = core_ioctl_complete(s->core, e->session, &call, true);
+			break;
+		default:
+			result = -ENODEV;
+		}
 	entry_put(s, req->session);
 	if (result == -EMU_RETRY_WITH_MEMORY) {
 		if (!emu_gather_fits(&t.gather)) {
