@@ -2,13 +2,14 @@
  * mshv-emu-run - run CMD with /dev/mshv, served by one emulated device for
  * the whole run, without root.
  *
- *   mshv-emu-run [--policy FILE] [--transport auto|preload] [--hide-kvm]
- *                [--trace FILE] [--] CMD [ARGS...]
+ *   mshv-emu-run [--policy FILE] [--transport auto|preload|seccomp|fuse|cuse]
+ *                [--hide-kvm] [--trace FILE] [--] CMD [ARGS...]
  *
  * The device lives in a process of its own (run/server.c), so that the run
  * outlives it and says so if it dies; CMD and its descendants reach it
  * through the preload shim (run/preload.c), which LD_PRELOAD puts in every
- * dynamically linked process.  Nothing is created on disk: the
+ * dynamically linked process, or through seccomp user notification
+ * (run/seccomp.c), answered here.  Nothing is created on disk: the
  * device's socket has an abstract name, and no process outside the run
  * sees /dev/mshv.  It exits with CMD's status, as a shell does (128+N for a
  * signal, 127 when CMD is not found, 126 when it cannot be run); SIGINT,
@@ -38,6 +39,7 @@
 #include "daemon.h"
 #include "diag.h"
 #include "policy.h"
+#include "seccomp.h"
 #include "server.h"
 #include "trace.h"
 #include "wire.h"
@@ -47,7 +49,8 @@
 #define STOP_DEADLINE_MS  10000
 
 static const char usage_text[] =
-	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload|fuse|cuse] [--hide-kvm]\n"
+	"usage: mshv-emu-run [--policy FILE] [--transport auto|preload|seccomp|fuse|cuse]\n"
+	"                    [--hide-kvm]\n"
 	"                    [--trace FILE] [--control SOCKET] [--in-process] [--] CMD [ARGS...]\n"
 	"       mshv-emu-run --help | --version\n";
 
@@ -58,11 +61,13 @@ static const char help_text[] =
 	"needs root or is left behind.\n"
 	"  --policy FILE      policy to serve (default: the embedded default policy)\n"
 	"  --transport KIND   preload: a library (LD_PRELOAD) in every dynamically\n"
-	"                     linked process of the run, no root; fuse, cuse: mshv-emu\n"
-	"                     through the kernel, its node bound at /dev/mshv in a\n"
-	"                     private mount namespace (root); auto (default): preload\n"
-	"                     for a dynamically linked CMD, else cuse (or fuse without\n"
-	"                     /dev/cuse), and says which on stderr\n"
+	"                     linked process of the run, no root; seccomp: the kernel's\n"
+	"                     seccomp user notification hands this program the calls\n"
+	"                     of every process of the run (static ones, raw syscalls),\n"
+	"                     no root; fuse, cuse: mshv-emu through the kernel, its\n"
+	"                     node bound at /dev/mshv in a private mount namespace\n"
+	"                     (root); auto (default): preload for a dynamically linked\n"
+	"                     CMD, else seccomp, and says which on stderr\n"
 	"  --hide-kvm         /dev/kvm is absent for CMD (ENOENT), so a VMM that tries\n"
 	"                     KVM first picks mshv\n"
 	"  --trace FILE       write a JSON Lines transcript of every call of the run\n"
@@ -82,6 +87,7 @@ struct options {
 	enum transport {
 		TRANSPORT_AUTO,
 		TRANSPORT_PRELOAD,
+		TRANSPORT_SECCOMP,
 		TRANSPORT_FUSE,
 		TRANSPORT_CUSE
 	} transport;
@@ -108,20 +114,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'p':
 			o->policy = optarg;
 			break;
-		case 't':
-			if (!strcmp(optarg, "auto") || !strcmp(optarg, "preload") ||
-			    !strcmp(optarg, "fuse") || !strcmp(optarg, "cuse")) {
-				o->transport = !strcmp(optarg, "auto")	    ? TRANSPORT_AUTO
-					       : !strcmp(optarg, "preload") ? TRANSPORT_PRELOAD
-					       : !strcmp(optarg, "fuse")    ? TRANSPORT_FUSE
-									    : TRANSPORT_CUSE;
+		case 't': {
+			static const char *const names[] = {[TRANSPORT_AUTO] = "auto",
+							    [TRANSPORT_PRELOAD] = "preload",
+							    [TRANSPORT_SECCOMP] = "seccomp",
+							    [TRANSPORT_FUSE] = "fuse",
+							    [TRANSPORT_CUSE] = "cuse"};
+			bool known = false;
+			for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+				if (!strcmp(optarg, names[i])) {
+					o->transport = (enum transport)i;
+					known = true;
+				}
+			if (known)
 				break;
-			}
 			fprintf(stderr,
-				"mshv-emu-run: --transport %s: expected auto, preload, fuse or "
-				"cuse\n%s",
+				"mshv-emu-run: --transport %s: expected auto, preload, seccomp, "
+				"fuse or cuse\n%s",
 				optarg, usage_text);
 			return 2;
+		}
 		case 'k':
 			o->hide_kvm = true;
 			break;
@@ -277,6 +289,7 @@ struct ready {
  * SIGINT from a terminal is for CMD, not for it.  Never returns.
  */
 static struct run_server *device_server;
+static const char *device_front = "preload"; /* the transport, as mshvctl says it */
 
 static unsigned device_held(void)
 {
@@ -290,7 +303,7 @@ static unsigned device_release(void)
 
 static void device_node(char *out, size_t size)
 {
-	snprintf(out, size, "%s (mshv-emu-run, preload)", WIRE_DEVICE);
+	snprintf(out, size, "%s (mshv-emu-run, %s)", WIRE_DEVICE, device_front);
 }
 
 static void device_main(const struct options *o, struct policy_snapshot *snap, int ready_fd)
@@ -306,7 +319,7 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	d.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	d.uid = geteuid();
-	d.front = "preload";
+	d.front = device_front;
 	d.held_count = device_held;
 	d.release_held = device_release;
 	d.node_path = device_node;
@@ -660,9 +673,23 @@ fail:
 
 /* ---- the command ---- */
 
-/* Exec CMD in the child; tell the parent errno through REPORT if it fails. */
-static void child_exec(char **argv, const sigset_t *mask, int report)
+/* Exec CMD in the child; tell the parent errno through REPORT if it fails.
+ * JOIN: the seccomp transport's join socket, joined first; if that fails,
+ * CMD does not run (the report is then -errno, the child's status 1). */
+static void child_exec(char **argv, const sigset_t *mask, int report, const char *join)
 {
+	if (join) {
+		const char *what = "";
+		int joined = seccomp_join(join, NULL, &what);
+		if (joined < 0) {
+			fprintf(stderr,
+				"mshv-emu-run: --transport seccomp: %s: %s; %s did not run\n", what,
+				strerror(-joined), argv[0]);
+			if (write(report, &joined, sizeof(joined)) < 0)
+				_exit(1);
+			_exit(1);
+		}
+	}
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(argv[0], argv);
 	int err = errno;
@@ -682,7 +709,7 @@ static const char *status_text(int status, char *buf, size_t size)
 
 /* Run CMD to its end; its status as a shell gives it.  The device dying
  * first is reported, and makes the run's status non-zero. */
-static int run_command(struct options *o, pid_t device, const sigset_t *saved)
+static int run_command(struct options *o, pid_t device, const sigset_t *saved, const char *join)
 {
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) != 0) {
@@ -696,11 +723,11 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 	}
 	if (child == 0) {
 		close(report[0]);
-		child_exec(o->argv, saved, report[1]);
+		child_exec(o->argv, saved, report[1], join);
 	}
 	close(report[1]);
 	int err = 0;
-	if (read(report[0], &err, sizeof(err)) == (ssize_t)sizeof(err))
+	if (read(report[0], &err, sizeof(err)) == (ssize_t)sizeof(err) && err > 0)
 		fprintf(stderr, "mshv-emu-run: %s: %s\n", o->argv[0], strerror(err));
 	close(report[0]);
 
@@ -755,6 +782,40 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved)
 	}
 }
 
+/*
+ * --transport seccomp: this process answers the run's notifications (so it
+ * is an ancestor of every process it reads the memory of, as Yama's
+ * ptrace_scope 1 wants; orphans of the run are reparented to it).
+ */
+static int run_seccomp(struct options *o, pid_t device, const struct ready *ready, unsigned mode,
+		       const char *why, const sigset_t *saved)
+{
+	struct seccomp_config config = {.device_socket = ready->socket_name,
+					.run_id = ready->id,
+					.mode = mode,
+					.hide_kvm = o->hide_kvm,
+					.uid = getuid(),
+					.gid = getgid()};
+	char join[108], mode_text[16], device_text[16];
+	if (!seccomp_serve_start(&config, join, sizeof(join))) {
+		device_stop(device);
+		return 1;
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	snprintf(mode_text, sizeof(mode_text), "%04o", mode);
+	snprintf(device_text, sizeof(device_text), "%d", (int)device);
+	if (setenv(SECCOMP_ENV_JOIN, join, 1) || setenv(WIRE_ENV_MODE, mode_text, 1) ||
+	    setenv(WIRE_ENV_DEVICE_PID, device_text, 1) || unsetenv(WIRE_ENV_SOCKET) ||
+	    unsetenv(WIRE_ENV_ID)) {
+		fprintf(stderr, "mshv-emu-run: environment: %s\n", strerror(errno));
+		device_stop(device);
+		return 1;
+	}
+	if (why)
+		fprintf(stderr, "mshv-emu-run: transport seccomp (%s)\n", why);
+	return run_command(o, device, saved, join);
+}
+
 /* --in-process: no device process; each process of CMD loads the core. */
 static int run_in_process(struct options *o, const char *shim, unsigned mode, const char *why)
 {
@@ -792,7 +853,7 @@ static int run_in_process(struct options *o, const char *shim, unsigned mode, co
 		fprintf(stderr, "mshv-emu-run: transport preload, in process (%s)\n", why);
 	sigset_t saved;
 	block_run_signals(&saved);
-	return run_command(o, -1, &saved);
+	return run_command(o, -1, &saved, NULL);
 }
 
 int main(int argc, char **argv)
@@ -812,20 +873,43 @@ int main(int argc, char **argv)
 	bool is_static = found && linkage_of(path) == LINK_STATIC;
 	const char *why = NULL;
 	if (o.transport == TRANSPORT_AUTO) {
-		/* Preload for what calls libc; a static program needs the kernel. */
-		o.transport = !is_static		       ? TRANSPORT_PRELOAD
-			      : access("/dev/cuse", F_OK) == 0 ? TRANSPORT_CUSE
-							       : TRANSPORT_FUSE;
+		/* Preload for what calls libc; seccomp sees the rest. */
+		o.transport = !is_static ? TRANSPORT_PRELOAD : TRANSPORT_SECCOMP;
 		why = !is_static ? "CMD is dynamically linked" : "CMD is statically linked";
 	}
 	if (o.transport == TRANSPORT_PRELOAD && is_static) {
 		fprintf(stderr,
 			"mshv-emu-run: %s is statically linked: the preload transport cannot "
-			"reach it (a static program calls no shared libc); as root, use "
-			"--transport fuse or cuse\n",
+			"reach it (a static program calls no shared libc); use --transport "
+			"seccomp, or as root fuse or cuse\n",
 			path);
 		policy_free(snap);
 		return 1;
+	}
+	if (o.transport == TRANSPORT_SECCOMP) {
+		/* Before anything starts: no half-started CMD on a kernel or in a
+		 * container that has no seccomp user notification. */
+		const char *what = "";
+		int err = seccomp_probe(&what);
+		if (err == -EBUSY) {
+			fprintf(stderr,
+				"mshv-emu-run: --transport seccomp: this process already "
+				"runs under a seccomp filter with a listener (a seccomp run, "
+				"or a container manager's), and the kernel allows one per "
+				"process: run it outside, or use --transport preload\n");
+			policy_free(snap);
+			return 1;
+		}
+		if (err) {
+			fprintf(stderr,
+				"mshv-emu-run: --transport seccomp needs seccomp user notification "
+				"(Linux 5.14 or later, and a seccomp policy that allows seccomp() "
+				"with SECCOMP_FILTER_FLAG_NEW_LISTENER): %s: %s; use --transport "
+				"preload for a dynamically linked CMD, or as root fuse or cuse\n",
+				what, strerror(-err));
+			policy_free(snap);
+			return 1;
+		}
 	}
 	sigset_t saved;
 	if (o.transport == TRANSPORT_FUSE || o.transport == TRANSPORT_CUSE) {
@@ -836,10 +920,11 @@ int main(int argc, char **argv)
 				why);
 		block_run_signals(&saved);
 		pid_t daemon = kernel_transport(&o, cuse);
-		return daemon < 0 ? 1 : run_command(&o, daemon, &saved);
+		return daemon < 0 ? 1 : run_command(&o, daemon, &saved, NULL);
 	}
+	bool seccomp = o.transport == TRANSPORT_SECCOMP;
 	char shim[PATH_MAX];
-	if (!preload_path(shim, sizeof(shim))) {
+	if (!seccomp && !preload_path(shim, sizeof(shim))) {
 		fprintf(stderr, "mshv-emu-run: cannot find " PRELOAD_NAME " beside this program "
 				"(../lib); set MSHV_EMU_PRELOAD to its path\n");
 		policy_free(snap);
@@ -850,11 +935,14 @@ int main(int argc, char **argv)
 		return run_in_process(&o, shim, mode, why);
 	/* Signals are taken with sigwait, here and in the device. */
 	block_run_signals(&saved);
+	device_front = seccomp ? "seccomp" : "preload";
 	struct ready ready;
 	pid_t device = device_start(&o, snap, &ready);
 	policy_free(snap); /* the device's copy serves */
 	if (device < 0)
 		return 1;
+	if (seccomp)
+		return run_seccomp(&o, device, &ready, mode, why, &saved);
 
 	const char *before = getenv("LD_PRELOAD");
 	char *preload = NULL;
@@ -875,5 +963,5 @@ int main(int argc, char **argv)
 	free(preload);
 	if (why)
 		fprintf(stderr, "mshv-emu-run: transport preload (%s)\n", why);
-	return run_command(&o, device, &saved);
+	return run_command(&o, device, &saved, NULL);
 }

@@ -16,9 +16,18 @@
  *   run-client await-cap ID VALUE     CHECK_EXTENSION(ID) answers VALUE within 10 s
  *   run-client rough                  what a program may do around the library
  *   run-client version V              REQUEST_VERSION(V) on a fresh fd, then exit
+ *   run-client raw FEATURES0 CAPS     crate, every open and ioctl a raw syscall()
+ *   run-client own-filter FEATURES0 CAPS  crate under a seccomp filter of its own; then
+ *                                     one that refuses ioctl wins over the run's
  */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -41,6 +50,14 @@
 
 static int failures;
 
+/* Under the seccomp transport, an fd of the device is the socket the run
+ * installed: calls the filter does not send to the run (read, write, an
+ * ioctl of another type) are the socket's (docs/transports.md). */
+static bool over_seccomp(void)
+{
+	return getenv("MSHV_EMU_RUN_SECCOMP") != NULL;
+}
+
 static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void check(bool ok, const char *fmt, ...)
@@ -56,16 +73,21 @@ static void check(bool ok, const char *fmt, ...)
 	failures++;
 }
 
+/* raw: every open and ioctl of the device a syscall(), as Go and hand-made
+ * VMMs make them, past any library. */
+static bool raw_calls;
+
 /* The ioctl's result, or -errno. */
 static int call(int fd, unsigned long cmd, void *arg)
 {
-	int r = ioctl(fd, cmd, arg);
-	return r < 0 ? -errno : r;
+	long r = raw_calls ? syscall(SYS_ioctl, fd, cmd, arg) : ioctl(fd, cmd, arg);
+	return r < 0 ? -errno : (int)r;
 }
 
 static int open_device(int flags)
 {
-	int fd = open("/dev/mshv", flags);
+	int fd = raw_calls ? (int)syscall(SYS_openat, AT_FDCWD, "/dev/mshv", flags)
+			   : open("/dev/mshv", flags);
 	if (fd < 0) {
 		fprintf(stderr, "run-client: open /dev/mshv: %s\n", strerror(errno));
 		exit(1);
@@ -289,8 +311,12 @@ static void node(unsigned mode)
 	check(fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISCHR(st.st_mode),
 	      "fstatat AT_EMPTY_PATH");
 	char byte;
-	check(read(fd, &byte, 1) < 0 && errno == EINVAL, "read: EINVAL, as the driver");
-	check(write(fd, &byte, 1) < 0 && errno == EINVAL, "write: EINVAL, as the driver");
+	if (over_seccomp()) {
+		check(read(fd, &byte, 1) == 0, "read: end of file, as the installed socket");
+	} else {
+		check(read(fd, &byte, 1) < 0 && errno == EINVAL, "read: EINVAL, as the driver");
+		check(write(fd, &byte, 1) < 0 && errno == EINVAL, "write: EINVAL, as the driver");
+	}
 	check(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == ENODEV,
 	      "mmap: ENODEV, as the driver");
 	struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLOUT};
@@ -305,6 +331,47 @@ static void node(unsigned mode)
 	      "a pipe still reads and writes");
 	check(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1,
 	      "/dev/null is itself");
+}
+
+/* ---- own-filter: a VMM that installs its own seccomp filter ---- */
+
+/* A filter of the program's own: NR answers ERR (an errno), the rest is
+ * allowed, as a VMM's allow list that names the device's calls. */
+static int own_filter(unsigned nr, int err)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(*f), .filter = f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -errno;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : -errno;
+}
+
+static void crate(uint64_t want_features0, uint64_t want_caps);
+
+static void own_filters(uint64_t want_features0, uint64_t want_caps)
+{
+	check(own_filter(SYS_getppid, EPERM) == 0, "install a filter of its own");
+	check(syscall(SYS_getppid) < 0 && errno == EPERM, "its own filter is in force");
+	crate(want_features0, want_caps);
+	/* A filter that refuses ioctl outright: its ERRNO takes precedence
+	 * over the run's user notification, as the kernel orders actions. */
+	pid_t child = fork();
+	if (child == 0) {
+		int fd = open_device(O_RDWR);
+		if (own_filter(SYS_ioctl, EACCES) != 0)
+			_exit(2);
+		uint32_t version = 1;
+		_exit(call(fd, MSHV_REQUEST_VERSION, &version) == -EACCES ? 0 : 1);
+	}
+	int status;
+	waitpid(child, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "an ioctl its own filter refuses: that filter's errno (child status 0x%x)", status);
 }
 
 static void hidden_kvm(void)
@@ -386,13 +453,14 @@ static void killed_mid_call(void)
 	char byte;
 	check(read(ready[0], &byte, 1) == 1, "the child did not reach its call");
 	close(ready[0]);
-	/* Held: waiting for the device's reply, in recvmsg (x86-64: 47). */
-	long waited_ms = 0;
-	while (blocked_in(child) != 47 && waited_ms < 10000) {
+	/* Held: waiting for the device's reply, in recvmsg (x86-64: 47) for
+	 * the preload library, in the ioctl itself (16) for seccomp. */
+	long held_in = over_seccomp() ? 16 : 47, waited_ms = 0;
+	while (blocked_in(child) != held_in && waited_ms < 10000) {
 		usleep(10000);
 		waited_ms += 10;
 	}
-	check(blocked_in(child) == 47, "the child was not held inside its call within 10 s");
+	check(blocked_in(child) == held_in, "the child was not held inside its call within 10 s");
 	kill(child, SIGKILL);
 	int status;
 	waitpid(child, &status, 0);
@@ -549,8 +617,9 @@ static void rough(void)
 	struct stat *bad = (struct stat *)unmapped();
 	check(stat("/dev/mshv", bad) < 0 && errno == EFAULT, "stat into a bad pointer: EFAULT");
 	int pending = 0;
-	check(ioctl(fd, FIONREAD, &pending) < 0 && errno == ENOTTY,
-	      "FIONREAD on the device: ENOTTY, as the driver");
+	if (!over_seccomp())
+		check(ioctl(fd, FIONREAD, &pending) < 0 && errno == ENOTTY,
+		      "FIONREAD on the device: ENOTTY, as the driver");
 	check(ioctl(fd, FIOCLEX) == 0, "FIOCLEX works on any fd");
 	close(fd);
 	alarm(0);
@@ -569,6 +638,11 @@ int main(int argc, char **argv)
 		threads(atoi(argv[2]) > 64 ? 64 : atoi(argv[2]));
 	else if (!strcmp(what, "node") && argc == 3)
 		node((unsigned)strtoul(argv[2], NULL, 8));
+	else if (!strcmp(what, "raw") && argc == 4) {
+		raw_calls = true;
+		crate(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+	} else if (!strcmp(what, "own-filter") && argc == 4)
+		own_filters(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
 	else if (!strcmp(what, "hidden-kvm"))
 		hidden_kvm();
 	else if (!strcmp(what, "pointers"))

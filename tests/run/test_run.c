@@ -11,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -372,11 +377,6 @@ Test(run, fuse_transport_serves_static_and_dynamic_programs)
 	cr_expect_eq(status, 7, "%s", output);
 	expect_no_device_on_the_host();
 	cr_expect_not(host_has_run_mounts(), "a mount of the run is left on the host");
-	/* auto: a static program as root goes through the kernel. */
-	status = run(NULL, "--", env_path("RUN_STATIC_CLIENT"), "version", "2", NULL);
-	cr_expect_eq(status, 0, "%s", output);
-	cr_expect(strstr(output, "(CMD is statically linked)"), "auto says which: %s", output);
-	expect_no_device_on_the_host();
 }
 
 Test(run, fuse_transport_needs_root)
@@ -397,6 +397,196 @@ Test(run, fuse_transport_needs_root)
 			      NULL};
 	cr_expect_eq(run_argv(argv), 1, "%s", output);
 	cr_expect(strstr(output, "needs root"), "says why: %s", output);
+}
+
+/* ---- --transport seccomp: any program, no root ---- */
+
+static const char *static_client(void)
+{
+	return env_path("RUN_STATIC_CLIENT");
+}
+
+#define FEATURES0 "0x00F1FFFF7FFFFFFF" /* policies/microsoft.yaml, as above */
+#define VMM_CAPS  "0x17"
+
+Test(run, seccomp_runs_the_crate_sequence_in_a_static_program)
+{
+	char trace[] = "/tmp/mshv-run-trace-XXXXXX";
+	temp_file(trace, NULL);
+	int status = run("microsoft.yaml", "--transport", "seccomp", "--trace", trace, "--",
+			 static_client(), "crate", FEATURES0, VMM_CAPS, NULL);
+	cr_expect_eq(status, 0, "%s", output);
+	FILE *f = fopen(trace, "r");
+	cr_assert_not_null(f);
+	static char text[1 << 16];
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	unlink(trace);
+	cr_expect(strstr(text, "\"ioctl\":\"MSHV_CREATE_VP\"") &&
+			  strstr(text, "\"event\":\"release\""),
+		  "the transcript has the VP and the releases:\n%s", text);
+	/* auto picks it for a static program, and says so. */
+	status = run("microsoft.yaml", "--", static_client(), "crate", FEATURES0, VMM_CAPS, NULL);
+	cr_expect_eq(status, 0, "%s", output);
+	cr_expect(strstr(output, "transport seccomp (CMD is statically linked)"),
+		  "auto says which: %s", output);
+	/* A dynamically linked program too. */
+	status = run("microsoft.yaml", "--transport", "seccomp", "--", client(), "crate", FEATURES0,
+		     VMM_CAPS, NULL);
+	cr_expect_eq(status, 0, "%s", output);
+	expect_no_device_on_the_host();
+}
+
+Test(run, seccomp_serves_raw_syscalls)
+{
+	int status = run("microsoft.yaml", "--transport", "seccomp", "--", static_client(), "raw",
+			 FEATURES0, VMM_CAPS, NULL);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
+Test(run, seccomp_serves_a_program_with_its_own_filter)
+{
+	int status = run("microsoft.yaml", "--transport", "seccomp", "--", static_client(),
+			 "own-filter", FEATURES0, VMM_CAPS, NULL);
+	cr_expect_eq(status, 0, "%s", output);
+}
+
+Test(run, seccomp_fds_threads_and_the_node)
+{
+	/* fork, dup, F_DUPFD and exec share one session; O_CLOEXEC holds. */
+	cr_expect_eq(run(NULL, "--transport", "seccomp", "--", static_client(), "fds", NULL), 0,
+		     "fds: %s", output);
+	cr_expect_eq(
+		run(NULL, "--transport", "seccomp", "--", static_client(), "threads", "16", NULL),
+		0, "threads: %s", output);
+	cr_expect_eq(
+		run(NULL, "--transport", "seccomp", "--", static_client(), "node", "0600", NULL), 0,
+		"node: %s", output);
+	cr_expect_eq(run(NULL, "--transport", "seccomp", "--", static_client(), "rough", NULL), 0,
+		     "rough: %s", output);
+	cr_expect_eq(run("microsoft.yaml", "--transport", "seccomp", "--", static_client(),
+			 "pointers", NULL),
+		     0, "pointers: %s", output);
+	cr_expect_eq(run(NULL, "--transport", "seccomp", "--hide-kvm", "--", static_client(),
+			 "hidden-kvm", NULL),
+		     0, "hidden-kvm: %s", output);
+	/* Paths that are not the device go on in the kernel. */
+	cr_expect_eq(run(NULL, "--transport", "seccomp", "--", "sh", "-c",
+			 "test -c /dev/mshv && test -c /dev/null && ! test -e /nonexistent && "
+			 "cat /proc/self/comm >/dev/null && ls / >/dev/null",
+			 NULL),
+		     0, "%s", output);
+	expect_no_device_on_the_host();
+}
+
+Test(run, seccomp_a_killed_client_and_a_dead_device)
+{
+	char policy[] = "/tmp/mshv-run-hang-XXXXXX";
+	temp_file(policy, "profile: negotiated\nversions: [1, 2]\n"
+			  "capabilities: [{name: A, id: 1, value: 1}]\n"
+			  "faults:\n  rules:\n"
+			  "    - {name: hang-first, match: {ioctl: CHECK_EXTENSION},\n"
+			  "       when: {once: true}, action: {hang: true}}\n");
+	const char *argv[] = {
+		env_path("MSHV_EMU_RUN"), "--transport",     "seccomp", "--policy", policy, "--",
+		static_client(),	  "killed-mid-call", NULL};
+	int status = run_argv(argv);
+	unlink(policy);
+	cr_expect_eq(status, 0, "%s", output);
+	status = run(NULL, "--transport", "seccomp", "--", static_client(), "device-dies", NULL);
+	cr_expect_eq(status, 1, "the run's status: %d\n%s", status, output);
+	cr_expect(strstr(output, "signal 9"), "mshv-emu-run says the device died: %s", output);
+	cr_expect_null(strstr(output, "run-client:"), "a check failed inside: %s", output);
+}
+
+Test(run, seccomp_mshvctl_and_an_unprivileged_user)
+{
+	char dir[] = "/tmp/mshv-run-ctl-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char sock[128], script[2048];
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	snprintf(script, sizeof(script), "%s version 1 && %s version 2 && %s --socket %s status",
+		 static_client(), client(), env_path("MSHV_EMU_CTL"), sock);
+	const char *argv[] = {env_path("MSHV_EMU_RUN"),
+			      "--transport",
+			      "seccomp",
+			      "--control",
+			      sock,
+			      "--",
+			      "sh",
+			      "-c",
+			      script,
+			      NULL};
+	cr_expect_eq(run_argv(argv), 0, "%s", output);
+	cr_expect(strstr(output, "front       seccomp"), "%s", output);
+	rmdir(dir);
+	if (geteuid() != 0)
+		return;
+	const char *as_nobody[] = {"setpriv",
+				   "--reuid",
+				   "65534",
+				   "--regid",
+				   "65534",
+				   "--clear-groups",
+				   env_path("MSHV_EMU_RUN"),
+				   "--transport",
+				   "seccomp",
+				   "--policy",
+				   NULL,
+				   "--",
+				   static_client(),
+				   "crate",
+				   FEATURES0,
+				   VMM_CAPS,
+				   NULL};
+	char policy[512];
+	snprintf(policy, sizeof(policy), "%s/microsoft.yaml", env_path("MSHV_EMU_POLICIES"));
+	as_nobody[10] = policy;
+	cr_expect_eq(run_argv(as_nobody), 0, "as user 65534: %s", output);
+}
+
+/* No seccomp() for mshv-emu-run (a container's policy, an old kernel): it
+ * says what is missing, and CMD never starts. */
+Test(run, seccomp_unavailable_is_said_and_runs_nothing)
+{
+	char marker[] = "/tmp/mshv-run-ran-XXXXXX", log[] = "/tmp/mshv-run-log-XXXXXX";
+	temp_file(marker, NULL);
+	unlink(marker);
+	temp_file(log, NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {.len = sizeof(f) / sizeof(*f), .filter = f};
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+			_exit(99);
+		int out = open(log, O_WRONLY);
+		dup2(out, STDERR_FILENO);
+		execl(env_path("MSHV_EMU_RUN"), "mshv-emu-run", "--transport", "seccomp", "--",
+		      "touch", marker, (char *)NULL);
+		_exit(98);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	cr_expect_neq(access(marker, F_OK), 0, "CMD ran without its transport");
+	unlink(marker);
+	FILE *f = fopen(log, "r");
+	cr_assert_not_null(f);
+	size_t len = fread(output, 1, sizeof(output) - 1, f);
+	output[len] = '\0';
+	fclose(f);
+	unlink(log);
+	cr_expect(strstr(output, "needs seccomp user notification") &&
+			  strstr(output, "Operation not permitted"),
+		  "says what is missing: %s", output);
 }
 
 /* ---- --in-process: the core in each process ---- */

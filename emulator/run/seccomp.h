@@ -1,0 +1,61 @@
+/*
+ * seccomp.h - mshv-emu-run's seccomp transport: the kernel's seccomp user
+ * notification hands the run's supervisor the calls of CMD's processes
+ * that may touch /dev/mshv, whatever the program (static, Go, raw
+ * syscalls), and the supervisor answers them from the run's device.
+ *
+ * A process joins a run by installing the filter (with a new listener) and
+ * passing the listener to the supervisor over the run's join socket (an
+ * abstract Unix name, in MSHV_EMU_RUN_SECCOMP).  CMD joins before it
+ * execs; its descendants inherit the filter.
+ */
+#ifndef MSHV_EMU_RUN_SECCOMP_H
+#define MSHV_EMU_RUN_SECCOMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SECCOMP_ENV_JOIN "MSHV_EMU_RUN_SECCOMP" /* the join socket's abstract name */
+
+/*
+ * seccomp_join - install the run's filter in this process and hand its
+ * listener to the supervisor at JOIN_NAME (without the leading NUL); the
+ * supervisor has it when this returns.  KEEP: if not NULL, the listener
+ * stays open here, in *KEEP (a process that outlives the run answers its
+ * own calls then; see seccomp_passthrough).  Returns 0, or -errno after
+ * setting *WHAT to the step that failed.  Safe between fork and exec.
+ */
+int seccomp_join(const char *join_name, int *keep, const char **what);
+
+/*
+ * seccomp_probe - whether this kernel and this process's own seccomp
+ * policy allow a filter with a user-notification listener: 0, or -errno
+ * with *WHAT the step that failed.  It forks; nothing in this process
+ * changes.
+ */
+int seccomp_probe(const char **what);
+
+/* seccomp_passthrough - answer every call on LISTENER with "go on", from a
+ * thread of this process, once its run has ended.  0 or -errno. */
+int seccomp_passthrough(int listener);
+
+struct seccomp_served;
+
+struct seccomp_config {
+	const char *device_socket; /* the run's device (wire.h), abstract name */
+	const char *run_id;	   /* the prefix of its session names */
+	unsigned mode;		   /* the node's permission bits */
+	bool hide_kvm;		   /* /dev/kvm is absent */
+	uid_t uid, gid;		   /* the node's owner */
+};
+
+/*
+ * seccomp_serve_start - the supervisor's side: a join socket (its name
+ * into JOIN_NAME) and the threads that answer every listener handed to it,
+ * by the run's processes (the run's uid, or root).  NULL after saying why.
+ */
+struct seccomp_served *seccomp_serve_start(const struct seccomp_config *config, char *join_name,
+					   size_t join_size);
+
+#endif
