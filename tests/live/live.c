@@ -23,6 +23,7 @@
 #include <criterion/criterion.h>
 
 #include "live.h"
+#include "seccomp.h"
 
 #define READY_DEADLINE_MS 10000
 #define STOP_DEADLINE_MS  10000
@@ -40,11 +41,17 @@ bool front_is_cuse(void)
 	return !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "cuse");
 }
 
-/* preload: each daemon is an mshv-emu-run whose device this process (with
- * the preload library in LD_PRELOAD) reaches through its environment. */
-bool front_is_preload(void)
+/* preload, seccomp: each daemon is an mshv-emu-run whose device this
+ * process joins: with the preload library in LD_PRELOAD, through its
+ * environment; or with the run's seccomp filter, installed here. */
+bool front_is_seccomp(void)
 {
-	return !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "preload");
+	return !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "seccomp");
+}
+
+bool front_is_run(void)
+{
+	return front_is_seccomp() || !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "preload");
 }
 
 /* The run's command: it reports the run's names on READY_FD, then waits
@@ -54,12 +61,19 @@ static void spawn_run(const struct daemon *d, const char *policy, int ready_fd, 
 	/* fd 9: a shell names only single-digit fds. */
 	if (dup2(ready_fd, 9) < 0)
 		_exit(127);
-	const char *script = "trap 'kill $! 2>/dev/null; exit 0' TERM; "
-			     "printf 'ready /dev/mshv %s %s %s\\n' \"$MSHV_EMU_RUN_SOCKET\" "
-			     "\"$MSHV_EMU_RUN_ID\" \"$MSHV_EMU_RUN_MODE\" >&9; exec 9>&-; "
-			     "sleep 100000 & wait";
+	const char *script =
+		front_is_seccomp()
+			? "trap 'kill $! 2>/dev/null; exit 0' TERM; "
+			  "printf 'ready /dev/mshv %s - %s\\n' \"$MSHV_EMU_RUN_SECCOMP\" "
+			  "\"$MSHV_EMU_RUN_MODE\" >&9; exec 9>&-; "
+			  "sleep 100000 & wait"
+			: "trap 'kill $! 2>/dev/null; exit 0' TERM; "
+			  "printf 'ready /dev/mshv %s %s %s\\n' \"$MSHV_EMU_RUN_SOCKET\" "
+			  "\"$MSHV_EMU_RUN_ID\" \"$MSHV_EMU_RUN_MODE\" >&9; exec 9>&-; "
+			  "sleep 100000 & wait";
 	const char *bin = env_or("MSHV_EMU_RUN", "mshv-emu-run");
-	const char *argv[16] = {bin, "--transport", "preload", "--control", control};
+	const char *argv[16] = {bin, "--transport", front_is_seccomp() ? "seccomp" : "preload",
+				"--control", control};
 	int argc = 5;
 	if (policy) {
 		argv[argc++] = "--policy";
@@ -144,7 +158,7 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		char fd_arg[16], control[128];
 		snprintf(fd_arg, sizeof(fd_arg), "%d", ready_fd);
 		control_of(d, getpid(), control, sizeof(control));
-		if (front_is_preload())
+		if (front_is_run())
 			spawn_run(d, policy, ready_fd, control);
 		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
 		const char *argv[16] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
@@ -180,6 +194,13 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 void daemon_start(struct daemon *d, const char *policy)
 {
 	static unsigned serial;
+	/* The kernel allows one seccomp listener in a process's filters: a
+	 * process that joined a run cannot join (or start) another. */
+	static bool joined;
+	if (front_is_seccomp() && joined)
+		cr_skip_test("seccomp: this test starts a second run, and a process joins "
+			     "one (the kernel allows one listener per process: EBUSY)");
+	joined = front_is_seccomp();
 	if (!d->dir[0]) {
 		snprintf(d->dir, sizeof(d->dir), "/tmp/mshv-live-XXXXXX");
 		cr_assert_not_null(mkdtemp(d->dir), "mkdtemp: %s", strerror(errno));
@@ -214,12 +235,21 @@ void daemon_start(struct daemon *d, const char *policy)
 			       READY_DEADLINE_MS, line);
 	}
 	line[strcspn(line, "\n")] = '\0';
-	if (front_is_preload()) {
+	if (front_is_run()) {
 		/* "ready /dev/mshv SOCKET ID MODE": this process joins the run. */
 		char node[64], socket_name[128], id[96], mode[16];
 		cr_assert_eq(
 			sscanf(line, "ready %63s %127s %95s %15s", node, socket_name, id, mode), 4,
 			"mshv-emu-run's command reported `%s`", line);
+		if (front_is_seccomp()) {
+			/* "ready /dev/mshv JOIN - MODE": the run's filter, here;
+			 * its listener stays open here too, for after the run. */
+			const char *what = "";
+			int err = seccomp_join(socket_name, &d->listener, &what);
+			cr_assert_eq(err, 0, "join the run: %s: %s", what, strerror(-err));
+			snprintf(d->node, sizeof(d->node), "%s", node);
+			return;
+		}
 		cr_assert_eq(setenv("MSHV_EMU_RUN_SOCKET", socket_name, 1), 0);
 		cr_assert_eq(setenv("MSHV_EMU_RUN_ID", id, 1), 0);
 		cr_assert_eq(setenv("MSHV_EMU_RUN_MODE", mode, 1), 0);
@@ -248,6 +278,12 @@ int daemon_stop(struct daemon *d)
 		poll(NULL, 0, 10);
 	}
 	d->pid = 0;
+	if (d->listener > 0) {
+		/* The run is over; this process, under its filter, goes on:
+		 * its calls go on in the kernel now. */
+		cr_expect_eq(seccomp_passthrough(d->listener), 0);
+		d->listener = 0;
+	}
 	return status;
 }
 

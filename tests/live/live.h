@@ -22,6 +22,7 @@ struct daemon {
 	char log[96];
 	char name[64];
 	bool drop_ptrace; /* start it without CAP_SYS_PTRACE */
+	int listener;	  /* seccomp: this process's listener (0: none) */
 };
 
 /* The daemon a test starts; daemon_teardown (a suite's .fini) stops it. */
@@ -29,7 +30,8 @@ extern struct daemon daemon_under_test;
 
 const char *env_or(const char *name, const char *fallback);
 bool front_is_cuse(void);
-bool front_is_preload(void);
+bool front_is_run(void);
+bool front_is_seccomp(void);
 long now_ms(void);
 void print_log(const struct daemon *d);
 bool log_wait_for(const struct daemon *d, const char *text, int deadline_ms);

@@ -48,11 +48,15 @@ static void run_table(const char *policy)
 		int fd = open_node(&daemon_under_test);
 		for (unsigned i = 0; i < ABI_MAX_STEPS && abi->steps[i].cmd; i++) {
 			const struct abi_step *step = &abi->steps[i];
+			/* Over seccomp only the driver's 0xB8 numbers leave the
+			 * kernel; another type is the installed socket's. */
+			if (front_is_seccomp() && _IOC_TYPE(step->cmd) != 0xB8)
+				continue;
 			int got = do_ioctl(fd, step->cmd, step->arg, step->value);
 			/* A valid CREATE_PARTITION or CREATE_VTL is a new fd where the
 			 * transport can pass one (preload), else the transport's errno. */
 			struct stat made;
-			if (front_is_preload() && step->expect == -EOPNOTSUPP && got >= 0 &&
+			if (front_is_run() && step->expect == -EOPNOTSUPP && got >= 0 &&
 			    fstat(got, &made) == 0 && S_ISCHR(made.st_mode)) {
 				close(got);
 				continue;
@@ -108,7 +112,7 @@ Test(live, no_negotiation)
 
 Test(live, embedded_default_serves_with_mode_0600)
 {
-	if (front_is_preload())
+	if (front_is_run())
 		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	struct daemon *d = &daemon_under_test;
 	daemon_start(d, NULL);
@@ -127,7 +131,7 @@ Test(live, embedded_default_serves_with_mode_0600)
 
 Test(live, sigint_and_sigterm_stop_cleanly_every_time)
 {
-	if (front_is_preload())
+	if (front_is_run())
 		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	/* A clean stop on either signal, repeatedly.  (Linux gives a
 	 * process-directed signal to the main thread when it does not block it,
@@ -159,7 +163,7 @@ Test(live, sigint_and_sigterm_stop_cleanly_every_time)
 
 Test(live, restart_after_sigkill_serves_again)
 {
-	if (front_is_preload())
+	if (front_is_run())
 		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	/* A killed daemon leaves a dead FUSE mount (or, for CUSE, a node the
 	 * kernel removes): the next start on the same name must serve. */
@@ -176,7 +180,7 @@ Test(live, restart_after_sigkill_serves_again)
 
 Test(live, second_daemon_on_the_same_node_is_refused)
 {
-	if (front_is_preload())
+	if (front_is_run())
 		cr_skip_test("the daemon's own life: FUSE and CUSE");
 	struct daemon *d = &daemon_under_test;
 	daemon_start(d, NULL);
@@ -200,6 +204,9 @@ Test(live, second_daemon_on_the_same_node_is_refused)
 
 Test(live, read_and_write_are_einval)
 {
+	if (front_is_seccomp())
+		cr_skip_test("seccomp: read and write reach the installed socket "
+			     "(docs/transports.md)");
 	struct daemon *d = &daemon_under_test;
 	daemon_start(d, NULL);
 	int fd = open_node(d);
@@ -456,7 +463,7 @@ Test(cli, probe_follows_each_profile, .fini = teardown)
 		cr_expect_eq(run_command(argv, out, sizeof(out)), 0, "%s: %s", probes[i].policy,
 			     out);
 		/* Over preload a valid CREATE_PARTITION is an fd, not the errno. */
-		if (!front_is_preload() || !strstr(probes[i].fragment, "EOPNOTSUPP"))
+		if (!front_is_run() || !strstr(probes[i].fragment, "EOPNOTSUPP"))
 			cr_expect(strstr(out, probes[i].fragment) != NULL, "%s: no %s in:\n%s",
 				  probes[i].policy, probes[i].fragment, out);
 		daemon_cleanup(d);

@@ -399,7 +399,7 @@ static int start_policy(const char *file)
  * pass one (preload), else the transport's EOPNOTSUPP (FUSE, CUSE). */
 static bool created(int got)
 {
-	if (!front_is_preload())
+	if (!front_is_run())
 		return got == -EOPNOTSUPP;
 	if (got < 0)
 		return false;
@@ -458,7 +458,7 @@ static void crate_sequence_succeeds(const char *file)
 		  "EOPNOTSUPP (FUSE/CUSE): got %d (%s)",
 		  file, got, strerror(-got));
 	/* ... and over FUSE and CUSE the daemon says why, and what could. */
-	if (!front_is_preload())
+	if (!front_is_run())
 		cr_expect(log_wait_for(&daemon_under_test, "cannot hand the caller a new fd", 5000),
 			  "%s: no log line explains the missing partition fd", file);
 	close(fd);
@@ -854,7 +854,7 @@ Test(root, hvcall_writes_exactly_out_sz_bytes)
  */
 Test(root, a_caller_the_daemon_may_not_ptrace)
 {
-	if (front_is_preload())
+	if (front_is_run())
 		cr_skip_test("preload reads no caller's memory: the library sends it");
 	char *text = policy_text("microsoft.yaml");
 	char path[] = "/tmp/mshv-live-policy-XXXXXX";
@@ -892,7 +892,7 @@ Test(root, a_caller_the_daemon_may_not_ptrace)
 	cr_assert_eq(waitpid(child, &status, 0), child);
 	uint64_t want;
 	cr_assert(policy_value(text, "PROCESSOR_FEATURES0", &want));
-	if (front_is_cuse() || front_is_preload()) {
+	if (front_is_cuse() || front_is_run()) {
 		cr_expect_eq(p.result, 0, "CUSE: got %d (%s), status 0x%x", p.result,
 			     strerror(-p.result), p.hdr.status);
 		cr_expect_eq(p.value, want, "CUSE: PROCESSOR_FEATURES0 0x%llx, policy 0x%llx",
