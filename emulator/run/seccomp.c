@@ -4,10 +4,12 @@
  * The supervisor (mshv-emu-run's own process, an ancestor of every process
  * of CMD, so that Yama's ptrace_scope 1 still lets it read their memory)
  * takes the listeners processes hand it on the join socket.  Each listener
- * has a pool of threads: one leads (polls the listener and takes the next
- * notification), then hands the lead on and answers what it took; when no
- * thread is left to lead, one more starts.  So a call a hang fault holds
- * holds only its caller, as on the kernel's device.
+ * has a pool of threads: one leads (polls the listener, takes the next
+ * notification and answers it).  When an answer waits on the device for
+ * longer than a call takes (a delay or hang fault), its thread hands the
+ * lead to another, one more starting if none waits.  So a held call holds
+ * only its caller, as on the kernel's device, and the common call costs no
+ * thread switch here.
  *
  * A notification is answered as the kernel's device would answer the call:
  *   - a path call on /dev/mshv: open gets a session of the run's device,
@@ -55,6 +57,7 @@
 #define MAX_THREADS    256 /* per listener: calls held at once, + 1 */
 #define CACHE_SLOTS    4096
 #define WATCH_MS       100 /* a held call checks its caller is still there */
+#define LEAD_MS	       5   /* an answer this late hands the lead on */
 #define DEVICE_MAJOR   10  /* misc, as the driver's node */
 #define DEVICE_MINOR   232
 #define DEVICE_INO     0x6d736876
@@ -79,7 +82,7 @@ struct listener {
 	pthread_mutex_t lock;
 	pthread_cond_t lead_free;
 	bool led, dead;
-	unsigned threads, idle;
+	unsigned threads, waiting; /* of them, waiting to lead */
 };
 
 /* One thread's state: its channel to the device and its buffers. */
@@ -92,6 +95,7 @@ struct worker {
 		char buf[NOTIF_BUF_SIZE];
 	} notif;
 	struct seccomp_notif_resp resp;
+	bool leading; /* this thread takes the next notification */
 };
 
 /* ---- the caller ---- */
@@ -269,6 +273,8 @@ static bool install(struct worker *w, int fd, long session, bool cloexec)
 
 /* ---- the device ---- */
 
+static void lead_release(struct worker *w);
+
 static int channel_connect(struct seccomp_served *s)
 {
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -314,9 +320,13 @@ static ssize_t exchange(struct worker *w, size_t len, int *new_fd)
 		channel_drop(w);
 		return -ENODEV;
 	}
-	for (;;) {
+	for (int waited = 0;; waited++) {
 		struct pollfd pfd = {.fd = w->channel, .events = POLLIN};
-		int ready = poll(&pfd, 1, WATCH_MS);
+		int ready = poll(&pfd, 1, waited ? WATCH_MS : LEAD_MS);
+		if (ready == 0 && !waited) {
+			lead_release(w); /* held, it seems: others' calls go on */
+			continue;
+		}
 		if (ready > 0)
 			break;
 		if (ready < 0 && errno != EINTR) {
@@ -704,11 +714,25 @@ static void worker_spawn(struct listener *l)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t thread;
-	if (pthread_create(&thread, &attr, worker_thread, l) == 0) {
+	if (pthread_create(&thread, &attr, worker_thread, l) == 0)
 		l->threads++;
-		l->idle++;
-	}
 	pthread_attr_destroy(&attr);
+}
+
+/* W's call may wait long (a held call): another thread leads meanwhile,
+ * one more if none waits to. */
+static void lead_release(struct worker *w)
+{
+	struct listener *l = w->l;
+	if (!w->leading)
+		return;
+	pthread_mutex_lock(&l->lock);
+	w->leading = false;
+	l->led = false;
+	if (!l->waiting)
+		worker_spawn(l);
+	pthread_cond_signal(&l->lead_free);
+	pthread_mutex_unlock(&l->lock);
 }
 
 static void *worker_thread(void *arg)
@@ -719,44 +743,41 @@ static void *worker_thread(void *arg)
 	pthread_mutex_lock(&l->lock);
 	if (w && request && reply) {
 		*w = (struct worker){.l = l, .channel = -1, .request = request, .reply = reply};
-		for (;;) {
+		while (!l->dead) {
+			l->waiting++;
 			while (l->led && !l->dead)
 				pthread_cond_wait(&l->lead_free, &l->lock);
+			l->waiting--;
 			if (l->dead)
 				break;
 			l->led = true;
+			w->leading = true;
 			pthread_mutex_unlock(&l->lock);
-			/* The lead: the next notification.  POLLHUP: no process
-			 * of the run is left under this listener. */
-			struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
-			int ready = poll(&pfd, 1, -1);
-			bool taken = false, dead = false;
-			if (ready > 0 && (pfd.revents & POLLIN)) {
-				memset(&w->notif, 0, sizeof(w->notif));
-				taken = ioctl(l->fd, SECCOMP_IOCTL_NOTIF_RECV, &w->notif) == 0;
-			} else if (ready > 0) {
-				dead = true;
+			/* The lead: take the next notification and answer it, and
+			 * keep the lead unless the answer waited (lead_release).
+			 * POLLHUP: no process of the run is left under it. */
+			bool dead = false;
+			while (w->leading && !dead) {
+				struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+				int ready = poll(&pfd, 1, -1);
+				if (ready > 0 && (pfd.revents & POLLIN)) {
+					memset(&w->notif, 0, sizeof(w->notif));
+					if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_RECV, &w->notif) == 0)
+						answer(w);
+				} else if (ready > 0) {
+					dead = true;
+				}
 			}
 			pthread_mutex_lock(&l->lock);
-			l->led = false;
-			if (dead)
+			if (dead) {
 				l->dead = true;
-			if (taken) {
-				l->idle--;
-				if (!l->idle)
-					worker_spawn(l);
+				pthread_cond_broadcast(&l->lead_free);
 			}
-			pthread_cond_broadcast(&l->lead_free);
-			if (!taken)
-				continue;
-			pthread_mutex_unlock(&l->lock);
-			answer(w);
-			pthread_mutex_lock(&l->lock);
-			l->idle++;
+			if (w->leading)
+				l->led = false;
 		}
 	}
 	l->threads--;
-	l->idle--;
 	bool last = !l->threads;
 	pthread_mutex_unlock(&l->lock);
 	if (w)
