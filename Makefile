@@ -50,10 +50,11 @@ test-asan: setup
 	ctest --preset asan --repeat until-fail:$(REPEAT)
 
 # The live suite against the CUSE front end, and mshv-emu-run --transport cuse
-# (tests/vm/transports.sh), in Debian's cloud kernel under qemu.
+# and seccomp (tests/vm/transports.sh), in Debian's cloud kernel under qemu.
 test-vm: build test
 	tests/vm/run-vm.sh --build-dir build --timeout $(VM_TIMEOUT) \
 		--copy policies:/policies --copy tests/vm/transports.sh:/bin/transports.sh \
+		--copy /usr/bin/setpriv:/bin/setpriv \
 		--env MSHV_EMU_FRONT=cuse --env MSHV_EMU_BIN=/bin/mshv-emu \
 		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_CTL=/bin/mshvctl \
 		--env MSHV_EMU_POLICIES=/policies \
