@@ -12,8 +12,9 @@ Runs, on this machine, in one go (docs/benchmarks.md explains each):
      and umockdev (the mock users know)               (bench-client, bench-umockdev)
   2b. the FUSE memory side channel: ROOT_HVCALL (pointers followed with
      process_vm_readv/writev) against a plain round trip on the same daemon
-  2c. mshv-emu-run's preload transport against the FUSE round trip, and what
-     the preload costs a tree walk and a compile that never open the device
+  2c. mshv-emu-run's preload and seccomp transports against the FUSE round
+     trip, and what each costs a tree walk and a compile that never open the
+     device (with the count of calls seccomp bounces, by strace)
   3. thread placement: client and daemon on one CPU, on two, unpinned
   4. memory: daemon RSS idle and per open session
   5. reload: request to new answers visible, for 10, 1,000 and 100,000
@@ -228,6 +229,11 @@ class Suite:
                              "--device", "/dev/mshv", "--threads", "1", "--calls", str(calls),
                              "--label", "preload", "--request-version", "1"],
                             step="preload", round=rnd)),
+                        ("seccomp", lambda: self.run_json(
+                            [run, "--transport", "seccomp", "--", self.tool("bench-client"),
+                             "--device", "/dev/mshv", "--threads", "1", "--calls", str(calls),
+                             "--label", "seccomp", "--request-version", "1"],
+                            step="preload", round=rnd)),
                         ("in-process", lambda: self.run_json(
                             [run, "--in-process", "--", self.tool("bench-client"),
                              "--device", "/dev/mshv", "--threads", "1", "--calls",
@@ -256,7 +262,8 @@ class Suite:
         rounds = 1 if self.args.quick else 7
         for rnd in range(rounds):
             for name, argv in commands.items():
-                pair = [("bare", argv), ("preload", [run, "--transport", "preload", "--"] + argv)]
+                pair = [("bare", argv), ("preload", [run, "--transport", "preload", "--"] + argv),
+                        ("seccomp", [run, "--transport", "seccomp", "--"] + argv)]
                 if rnd % 2:
                     pair.reverse()
                 for label, cmd in pair:
@@ -266,6 +273,23 @@ class Suite:
                     self.record({"suite": "overhead", "command": name, "label": label,
                                  "seconds": time.monotonic() - started}, step="preload",
                                 round=rnd)
+        # What seccomp bounces: the filtered calls each command makes (counted
+        # by strace, apart from the timed runs; skipped without strace).
+        if shutil.which("strace"):
+            calls = ("open,openat,openat2,stat,lstat,newfstatat,statx,access,faccessat,"
+                     "faccessat2,readlink,readlinkat,getxattr,lgetxattr,listxattr,"
+                     "llistxattr,fstat")
+            for name, argv in commands.items():
+                out = subprocess.run(["strace", "-f", "-c", "-e", "trace=" + calls, "-o",
+                                      os.path.join(self.scratch, "strace.txt")] + argv,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                total = 0
+                with open(os.path.join(self.scratch, "strace.txt")) as f:
+                    for line in f:
+                        if line.strip().endswith("total"):
+                            total = int(line.split()[3])
+                self.record({"suite": "bounced", "command": name, "calls": total},
+                            step="preload", round=0)
 
     # 3 -----------------------------------------------------------------
     def placement(self):
@@ -402,6 +426,8 @@ class Suite:
     def run(self):
         steps = [self.machine, self.dispatch, self.end_to_end, self.side_channel,
                  self.preload, self.placement, self.memory, self.reload, self.cuse_vm]
+        if self.args.step:
+            steps = [s for s in steps if s.__name__ in self.args.step or s == self.machine]
         try:
             for step in steps:
                 started = time.monotonic()
@@ -518,7 +544,7 @@ def report(results, out):
         lines += ["### mshv-emu-run's transports against the FUSE round trip and /dev/kvm "
                   "(1 thread, CHECK_EXTENSION, medians over rounds)", "",
                   "| transport | p50 µs | p99 µs | calls/s |", "|---|---|---|---|"]
-        for label in ("in-process", "kvm", "preload", "fuse"):
+        for label in ("in-process", "kvm", "preload", "seccomp", "fuse"):
             rows = [r for r in pre if r.get("label") == label]
             if rows:
                 lines.append("| %s | %.3f | %.3f | %.0f |" % (
@@ -534,17 +560,34 @@ def report(results, out):
         if per_round:
             lines += ["", "preload p50 / FUSE p50 (target ≤ 1): %.3f (per round: %s)" % (
                 median(per_round), " ".join("%.2f" % x for x in per_round))]
+        per_round = []
+        for rnd in sorted({r.get("round") for r in pre}):
+            a = [r for r in pre if r.get("label") == "seccomp" and r.get("round") == rnd]
+            b = [r for r in pre if r.get("label") == "fuse" and r.get("round") == rnd]
+            if a and b:
+                per_round.append(a[0]["p50_us"] / b[0]["p50_us"])
+        if per_round:
+            lines += ["", "seccomp p50 / FUSE p50 (target ≤ 1.5): %.3f (per round: %s)" % (
+                median(per_round), " ".join("%.2f" % x for x in per_round))]
         lines.append("")
     over = [r for r in results if r.get("suite") == "overhead"]
     if over:
-        lines += ["### What the preload costs a command that never opens /dev/mshv "
+        bounced = {r["command"]: r["calls"] for r in results if r.get("suite") == "bounced"}
+        lines += ["### What each transport costs a command that never opens /dev/mshv "
                   "(seconds, medians over rounds)", "",
-                  "| command | bare | under mshv-emu-run | ratio (target ≤ 1.05) |",
-                  "|---|---|---|---|"]
+                  "| command | bare | preload | ratio (target ≤ 1.05) | seccomp | ratio "
+                  "(target ≤ 1.3) | calls seccomp bounces | µs per bounced call |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name in sorted({r["command"] for r in over}):
-            bare = median([r["seconds"] for r in over if r["command"] == name and r["label"] == "bare"])
-            pre_s = median([r["seconds"] for r in over if r["command"] == name and r["label"] == "preload"])
-            lines.append("| %s | %.3f | %.3f | %.3f |" % (name, bare, pre_s, pre_s / bare))
+            def med(label):
+                return median([r["seconds"] for r in over
+                               if r["command"] == name and r["label"] == label])
+            bare, pre_s, sec_s = med("bare"), med("preload"), med("seccomp")
+            n = bounced.get(name)
+            lines.append("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %s |" % (
+                name, bare, pre_s, pre_s / bare, sec_s, sec_s / bare,
+                n if n is not None else "-",
+                "%.1f" % ((sec_s - bare) * 1e6 / n) if n else "-"))
         lines.append("")
 
     place = [r for r in results if r.get("step") == "placement"]
@@ -629,6 +672,9 @@ def main():
     parser.add_argument("--out", default=None)
     parser.add_argument("--quick", action="store_true", help="CI smoke run: seconds, no VM")
     parser.add_argument("--no-vm", action="store_true", help="skip the CUSE run in the VM")
+    parser.add_argument("--step", action="append", metavar="NAME",
+                        help="run only this step (repeatable): dispatch, end_to_end, "
+                             "side_channel, preload, placement, memory, reload, cuse_vm")
     parser.add_argument("--report", metavar="RESULTS",
                         help="measure nothing: rewrite the summary and plot from a results.jsonl")
     args = parser.parse_args()
