@@ -42,6 +42,7 @@ struct entry {
 struct channel {
 	struct run_server *server;
 	int fd;
+	_Atomic uint64_t serving; /* 1 + the session of the call it has read, or 0 */
 	struct channel *next;
 };
 
@@ -152,30 +153,88 @@ static void entry_put(struct run_server *s, uint32_t n)
 	free(e);
 }
 
-/* The caller's end closed everywhere: the fd's last close. */
+/*
+ * Whether a call on SESSION was sent before its fd's last close and is not
+ * served yet: read by a channel's thread, or still queued on a channel (its
+ * header peeked at).  A process killed inside an ioctl closes its fds and
+ * its channel at once, but on the driver the call it made runs first.
+ */
+static bool calls_pending(struct run_server *s, uint32_t session)
+{
+	bool pending = false;
+	pthread_mutex_lock(&s->lock);
+	for (struct channel *c = s->channels; c && !pending; c = c->next) {
+		struct wire_request req;
+		pending =
+			atomic_load(&c->serving) == (uint64_t)session + 1 ||
+			(recv(c->fd, &req, sizeof(req), MSG_PEEK | MSG_DONTWAIT) ==
+				 (ssize_t)sizeof(req) &&
+			 req.magic == WIRE_MAGIC && req.op == WIRE_IOCTL && req.session == session);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return pending;
+}
+
+#define REAP_SETTLE_NS 2000000 /* a caller's last call reaches its channel's thread */
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The caller's end closed everywhere: the fd's last close.  The session is
+ * released once no call sent on it before is left to serve. */
 static void *reap_thread(void *arg)
 {
 	struct run_server *s = arg;
 	struct epoll_event events[32];
+	struct closing {
+		uint32_t session;
+		uint64_t since;
+	} *closing = NULL;
+	size_t count = 0, cap = 0;
 	for (;;) {
-		int n = epoll_wait(s->epoll_fd, events, 32, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+		int n = epoll_wait(s->epoll_fd, events, 32, count ? 1 : -1);
+		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
-			if (events[i].data.u64 == UINT64_MAX) /* stop */
+			if (events[i].data.u64 == UINT64_MAX) { /* stop */
+				free(closing);
 				return NULL;
+			}
 			uint32_t session = (uint32_t)events[i].data.u64;
 			pthread_mutex_lock(&s->lock);
 			struct entry *e = session < s->entry_cap ? s->entries[session] : NULL;
 			pthread_mutex_unlock(&s->lock);
-			if (e) {
-				epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, e->fd, NULL);
-				entry_put(s, session);
+			if (!e)
+				continue;
+			epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, e->fd, NULL);
+			if (count == cap) {
+				size_t grown = cap ? cap * 2 : 16;
+				struct closing *more = realloc(closing, grown * sizeof(*more));
+				if (!more) {
+					entry_put(s, session); /* no room to wait: now */
+					continue;
+				}
+				closing = more;
+				cap = grown;
 			}
+			closing[count++] = (struct closing){session, monotonic_ns()};
+		}
+		uint64_t now = monotonic_ns();
+		for (size_t i = 0; i < count;) {
+			if (now - closing[i].since < REAP_SETTLE_NS ||
+			    calls_pending(s, closing[i].session)) {
+				i++;
+				continue;
+			}
+			entry_put(s, closing[i].session);
+			closing[i] = closing[--count];
 		}
 	}
+	free(closing);
 	return NULL;
 }
 
@@ -460,6 +519,7 @@ static void *channel_thread(void *arg)
 		struct wire_request *req = (struct wire_request *)in;
 		if (req->magic != WIRE_MAGIC)
 			break;
+		atomic_store(&c->serving, req->op == WIRE_IOCTL ? (uint64_t)req->session + 1 : 0);
 		struct emu_caller caller = {
 			.pid = req->pid, .uid = req->uid, .get_comm = front_caller_comm};
 		struct wire_reply *reply = (struct wire_reply *)out;
@@ -469,6 +529,7 @@ static void *channel_thread(void *arg)
 			serve_ioctl(s, c->fd, req, (size_t)got - sizeof(*req), &caller, reply);
 		else
 			break;
+		atomic_store(&c->serving, 0);
 	}
 	free(in);
 	free(out);
