@@ -464,8 +464,13 @@ static ssize_t exchange(struct iovec *iov, int iov_count, void *reply, size_t re
 	ssize_t got = exchange_on(fd, iov, iov_count, reply, reply_cap, new_fd, cloexec);
 	atomic_signal_fence(memory_order_seq_cst);
 	in_call = 0;
-	if (got < 0 && errno == ENODEV)
+	/* A held call given up (EINTR): its answer would come on the channel
+	 * later; closing it tells the device the caller is gone. */
+	if (got < 0 && (errno == ENODEV || errno == EINTR)) {
+		int err = errno;
 		channel_drop();
+		errno = err;
+	}
 	return got;
 }
 
@@ -499,9 +504,23 @@ static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply
 			     .msg_control = control.buf,
 			     .msg_controllen = sizeof(control.buf)};
 	ssize_t got;
-	do
+	bool held = false;
+	for (;;) {
 		got = syscall(SYS_recvmsg, fd, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0);
-	while (got < 0 && errno == EINTR);
+		if (got < 0 && errno == EINTR) {
+			if (!held)
+				continue; /* an answer comes at once: wait for it */
+			errno = EINTR;	  /* a held call, interrupted: as the driver's */
+			return -1;
+		}
+		const struct wire_reply *r = reply;
+		if (got == (ssize_t)sizeof(*r) && r->magic == WIRE_MAGIC && r->kind == WIRE_HELD) {
+			held = true;
+			msg.msg_controllen = sizeof(control.buf);
+			continue;
+		}
+		break;
+	}
 	if (got <= 0)
 		goto broken;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
@@ -577,7 +596,7 @@ static int device_open(int flags)
 	struct iovec iov = {&req, sizeof(req)};
 	ssize_t got = exchange(&iov, 1, &reply, sizeof(reply), &fd, flags & O_CLOEXEC);
 	if (got < 0) {
-		if (errno != EMFILE && errno != ENFILE)
+		if (errno != EMFILE && errno != ENFILE && errno != EINTR)
 			errno = ENOENT; /* no run, no node */
 		return -1;
 	}

@@ -5,9 +5,9 @@
  * of CMD, so that Yama's ptrace_scope 1 still lets it read their memory)
  * takes the listeners processes hand it on the join socket.  Each listener
  * has a pool of threads: one leads (polls the listener, takes the next
- * notification and answers it).  When an answer waits on the device for
- * longer than a call takes (a delay or hang fault), its thread hands the
- * lead to another, one more starting if none waits.  So a held call holds
+ * notification and answers it).  When the device says it holds a call (a
+ * delay or hang fault: WIRE_HELD), its thread hands the lead to another,
+ * one more starting if none waits.  So a held call holds
  * only its caller, as on the kernel's device, and the common call costs no
  * thread switch here.
  *
@@ -57,7 +57,6 @@
 #define MAX_THREADS    256 /* per listener: calls held at once, + 1 */
 #define CACHE_SLOTS    4096
 #define WATCH_MS       100 /* a held call checks its caller is still there */
-#define LEAD_MS	       5   /* an answer this late hands the lead on */
 #define DEVICE_MAJOR   10  /* misc, as the driver's node */
 #define DEVICE_MINOR   232
 #define DEVICE_INO     0x6d736876
@@ -299,12 +298,59 @@ static void channel_drop(struct worker *w)
 }
 
 /*
- * One request of LEN bytes (in w->request) and its reply (in w->reply):
- * its length, or -errno: -ENODEV when the device is gone, -ESRCH when the
- * caller went away while the device held the call (the channel is closed,
- * so the device lets the call go, as for a killed process of the preload
- * shim).  *NEW_FD: an fd passed with the reply, or -1.
+ * The reply to the request sent on W's channel (in w->reply): its length,
+ * or -errno: -ENODEV when the device is gone, -ESRCH when the caller went
+ * away while the device held the call (the channel is closed, so the
+ * device lets the call go, as for a killed process of the preload shim).
+ * *NEW_FD: an fd passed with the reply, or -1.  A call the device holds
+ * (WIRE_HELD) hands the lead to another thread while it waits.
  */
+static ssize_t exchange_wait(struct worker *w, int *new_fd)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = w->channel, .events = POLLIN};
+		int ready = poll(&pfd, 1, WATCH_MS);
+		if (ready < 0 && errno != EINTR) {
+			channel_drop(w);
+			return -ENODEV;
+		}
+		if (ready == 0 && !notif_valid(w)) {
+			channel_drop(w);
+			return -ESRCH;
+		}
+		if (ready <= 0)
+			continue;
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} control;
+		struct iovec iov = {w->reply, REPLY_BUF};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf)};
+		ssize_t got;
+		do
+			got = recvmsg(w->channel, &msg, MSG_CMSG_CLOEXEC);
+		while (got < 0 && errno == EINTR);
+		if (got <= 0) {
+			channel_drop(w);
+			return -ENODEV;
+		}
+		const struct wire_reply *reply = (const struct wire_reply *)w->reply;
+		if (got == (ssize_t)sizeof(*reply) && reply->magic == WIRE_MAGIC &&
+		    reply->kind == WIRE_HELD) {
+			lead_release(w); /* held by a fault: others' calls go on */
+			continue;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				memcpy(new_fd, CMSG_DATA(c), sizeof(int));
+		return got;
+	}
+}
+
+/* One request of LEN bytes (in w->request) and its reply: exchange_wait's. */
 static ssize_t exchange(struct worker *w, size_t len, int *new_fd)
 {
 	*new_fd = -1;
@@ -320,45 +366,7 @@ static ssize_t exchange(struct worker *w, size_t len, int *new_fd)
 		channel_drop(w);
 		return -ENODEV;
 	}
-	for (int waited = 0;; waited++) {
-		struct pollfd pfd = {.fd = w->channel, .events = POLLIN};
-		int ready = poll(&pfd, 1, waited ? WATCH_MS : LEAD_MS);
-		if (ready == 0 && !waited) {
-			lead_release(w); /* held, it seems: others' calls go on */
-			continue;
-		}
-		if (ready > 0)
-			break;
-		if (ready < 0 && errno != EINTR) {
-			channel_drop(w);
-			return -ENODEV;
-		}
-		if (ready == 0 && !notif_valid(w)) {
-			channel_drop(w);
-			return -ESRCH;
-		}
-	}
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = {w->reply, REPLY_BUF};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = control.buf,
-			     .msg_controllen = sizeof(control.buf)};
-	ssize_t got;
-	do
-		got = recvmsg(w->channel, &msg, MSG_CMSG_CLOEXEC);
-	while (got < 0 && errno == EINTR);
-	if (got <= 0) {
-		channel_drop(w);
-		return -ENODEV;
-	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(new_fd, CMSG_DATA(c), sizeof(int));
-	return got;
+	return exchange_wait(w, new_fd);
 }
 
 static void request_fill(struct worker *w, struct wire_request *req, uint32_t op)

@@ -274,8 +274,13 @@ enum hold_end {
 	HOLD_GONE
 };
 
+static void send_reply(int fd, const struct wire_reply *reply, size_t data_len, int pass_fd);
+
 static enum hold_end hold(struct run_server *s, const struct emu_call *call, int fd)
 {
+	/* The caller may now give up on it (a signal), as on the driver. */
+	struct wire_reply held = {.magic = WIRE_MAGIC, .kind = WIRE_HELD};
+	send_reply(fd, &held, 0, -1);
 	pthread_mutex_lock(&s->lock);
 	uint64_t generation = s->release_generation;
 	s->held++;

@@ -24,7 +24,8 @@
  * follows pointers gets WIRE_FETCH back with its regions, and the shim
  * sends the call again (continued) with their bytes.  The answer carries
  * the argument's bytes to copy back, the write regions' bytes, and the
- * result; for a new object, its fd with SCM_RIGHTS.
+ * result; for a new object, its fd with SCM_RIGHTS.  A call a delay or hang
+ * fault holds gets WIRE_HELD first, then its answer.
  */
 #ifndef MSHV_EMU_WIRE_H
 #define MSHV_EMU_WIRE_H
@@ -70,6 +71,9 @@ enum wire_kind {
 	WIRE_ANSWER = 1, /* result; argument bytes; write regions' bytes */
 	WIRE_FETCH = 2,	 /* send the call again with these regions */
 	WIRE_NEW_FD = 3, /* WIRE_ANSWER with an fd passed; result: its session's number */
+	WIRE_HELD = 4,	 /* a fault holds the call: the answer follows.  A caller a
+			  * signal interrupts now closes its channel and fails
+			  * with EINTR, and the device lets the call go. */
 };
 
 struct wire_region {

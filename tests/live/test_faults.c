@@ -157,9 +157,6 @@ static void on_sigusr1(int sig)
 
 Test(faults, hang_ends_with_eintr_on_a_signal_or_on_release)
 {
-	if (front_is_run() && !front_is_seccomp())
-		cr_skip_test("preload: a held call is not interrupted by a signal "
-			     "(docs/transports.md)");
 	struct daemon *d = &daemon_under_test;
 	struct sigaction action = {.sa_handler = on_sigusr1}; /* no SA_RESTART */
 	sigemptyset(&action.sa_mask);
