@@ -738,18 +738,30 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved, c
 	sigaddset(&wait_set, SIGTERM);
 	sigaddset(&wait_set, SIGQUIT);
 	sigaddset(&wait_set, SIGHUP);
-	bool device_lost = false;
+	bool device_lost = false, child_done = false;
+	int child_status = 0;
 	for (;;) {
 		int status;
 		char text[64];
-		if (device > 0 && !device_lost && waitpid(device, &status, WNOHANG) == device) {
-			device_lost = true;
-			fprintf(stderr,
-				"mshv-emu-run: the device (pid %d) ended under the run (%s): the "
-				"run's calls now fail with ENODEV, its opens with ENOENT\n",
-				(int)device, status_text(status, text, sizeof(text)));
+		/* Any child: CMD, the device, and (the seccomp transport makes
+		 * this process the run's subreaper) orphans of CMD, reaped here
+		 * so that they leave no zombies while the run lasts. */
+		for (pid_t pid; !child_done && (pid = waitpid(-1, &status, WNOHANG)) > 0;) {
+			if (pid == device && !device_lost) {
+				device_lost = true;
+				fprintf(stderr,
+					"mshv-emu-run: the device (pid %d) ended under the run "
+					"(%s): "
+					"the run's calls now fail with ENODEV, its opens with "
+					"ENOENT\n",
+					(int)device, status_text(status, text, sizeof(text)));
+			} else if (pid == child) {
+				child_done = true;
+				child_status = status;
+			}
 		}
-		if (waitpid(child, &status, WNOHANG) == child) {
+		if (child_done) {
+			status = child_status;
 			int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			if (device > 0 && !device_lost) {
 				/* It may have died as CMD ended (CMD saw it go): its status
@@ -794,10 +806,10 @@ static int run_seccomp(struct options *o, pid_t device, const struct ready *read
 					.run_id = ready->id,
 					.mode = mode,
 					.hide_kvm = o->hide_kvm,
-					.uid = getuid(),
-					.gid = getgid()};
+					.uid = getuid()};
 	char join[108], mode_text[16], device_text[16];
-	if (!seccomp_serve_start(&config, join, sizeof(join))) {
+	struct seccomp_served *served = seccomp_serve_start(&config, join, sizeof(join));
+	if (!served) {
 		device_stop(device);
 		return 1;
 	}
@@ -813,7 +825,9 @@ static int run_seccomp(struct options *o, pid_t device, const struct ready *read
 	}
 	if (why)
 		fprintf(stderr, "mshv-emu-run: transport seccomp (%s)\n", why);
-	return run_command(o, device, saved, join);
+	int rc = run_command(o, device, saved, join);
+	seccomp_serve_end(served);
+	return rc;
 }
 
 /* --in-process: no device process; each process of CMD loads the core. */

@@ -40,6 +40,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,15 +54,17 @@
 #include "seccomp.h"
 #include "wire.h"
 
-#define REPLY_BUF      (sizeof(struct wire_reply) + WIRE_MAX_DATA)
-#define REQUEST_BUF    (sizeof(struct wire_request) + WIRE_MAX_DATA)
-#define MAX_THREADS    256 /* per listener: calls held at once, + 1 */
-#define CACHE_SLOTS    4096
-#define WATCH_MS       100 /* a held call checks its caller is still there */
-#define DEVICE_MAJOR   10  /* misc, as the driver's node */
-#define DEVICE_MINOR   232
-#define DEVICE_INO     0x6d736876
-#define NOTIF_BUF_SIZE 512
+#define REPLY_BUF	(sizeof(struct wire_reply) + WIRE_MAX_DATA)
+#define REQUEST_BUF	(sizeof(struct wire_request) + WIRE_MAX_DATA)
+#define MAX_THREADS	4096 /* per listener: calls held at once, + 1 */
+#define IDLE_THREADS	2    /* threads beyond these, waiting to lead, end */
+#define END_DEADLINE_MS 5000 /* the run's end waits this long for answers */
+#define CACHE_SLOTS	4096
+#define WATCH_MS	100 /* a held call checks its caller is still there */
+#define DEVICE_MAJOR	10  /* misc, as the driver's node */
+#define DEVICE_MINOR	232
+#define DEVICE_INO	0x6d736876
+#define NOTIF_BUF_SIZE	512
 
 struct seccomp_served {
 	struct seccomp_config config;
@@ -73,10 +77,17 @@ struct seccomp_served {
 		uint64_t ino;
 		uint32_t session; /* + 1; 0: empty */
 	} cache[CACHE_SLOTS];
+	int end_fd;		 /* readable once the run is over */
+	pthread_mutex_t lock;	 /* what follows */
+	pthread_cond_t answered; /* answering went down */
+	struct listener *listeners;
+	unsigned answering; /* notifications taken and not yet answered */
+	bool ending;
 };
 
 struct listener {
 	struct seccomp_served *served;
+	struct listener *next; /* on served->listeners */
 	int fd;
 	pthread_mutex_t lock;
 	pthread_cond_t lead_free;
@@ -121,13 +132,22 @@ static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	return process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
 }
 
-/* The caller's uid: its /proc directory's owner. */
-static uid_t caller_uid(pid_t tid)
+/* The caller's uid and gid: its /proc directory's owner. */
+static uid_t caller_ids(pid_t tid, gid_t *gid)
 {
 	char path[32];
 	struct stat st;
 	snprintf(path, sizeof(path), "/proc/%d", (int)tid);
-	return stat(path, &st) == 0 ? st.st_uid : (uid_t)-1;
+	if (stat(path, &st) != 0)
+		st.st_uid = (uid_t)-1, st.st_gid = (gid_t)-1;
+	if (gid)
+		*gid = st.st_gid;
+	return st.st_uid;
+}
+
+static uid_t caller_uid(pid_t tid)
+{
+	return caller_ids(tid, NULL);
 }
 
 /* The caller's thread group, from /proc/TID/status; 0 if unknown. */
@@ -544,27 +564,34 @@ static bool device_ioctl(struct worker *w, long session, uint32_t cmd, uint64_t 
 
 /* ---- the path calls ---- */
 
-static void fill_stat(const struct seccomp_served *s, struct stat *st)
+/* The node, as the preload library shows it: owned by the caller, so that
+ * what stat says and what open allows agree (the policy's mode, the owner's
+ * bits, for whoever asks). */
+static void fill_stat(const struct seccomp_served *s, pid_t tid, struct stat *st)
 {
+	gid_t gid;
+	uid_t uid = caller_ids(tid, &gid);
 	memset(st, 0, sizeof(*st));
 	st->st_dev = makedev(0, 5);
 	st->st_ino = DEVICE_INO;
 	st->st_mode = S_IFCHR | s->config.mode;
 	st->st_nlink = 1;
-	st->st_uid = s->config.uid;
-	st->st_gid = s->config.gid;
+	st->st_uid = uid;
+	st->st_gid = gid;
 	st->st_rdev = makedev(DEVICE_MAJOR, DEVICE_MINOR);
 	st->st_blksize = 4096;
 }
 
-static void fill_statx(const struct seccomp_served *s, struct statx *stx)
+static void fill_statx(const struct seccomp_served *s, pid_t tid, struct statx *stx)
 {
+	gid_t gid;
+	uid_t uid = caller_ids(tid, &gid);
 	memset(stx, 0, sizeof(*stx));
 	stx->stx_mask = STATX_BASIC_STATS;
 	stx->stx_blksize = 4096;
 	stx->stx_nlink = 1;
-	stx->stx_uid = s->config.uid;
-	stx->stx_gid = s->config.gid;
+	stx->stx_uid = uid;
+	stx->stx_gid = gid;
 	stx->stx_mode = (uint16_t)(S_IFCHR | s->config.mode);
 	stx->stx_ino = DEVICE_INO;
 	stx->stx_rdev_major = DEVICE_MAJOR;
@@ -657,14 +684,14 @@ static bool path_call(struct worker *w)
 	case __NR_newfstatat:
 	case __NR_fstat: {
 		struct stat st;
-		fill_stat(s, &st);
+		fill_stat(s, pid, &st);
 		uint64_t buf = d->nr == __NR_newfstatat ? d->args[2] : d->args[1];
 		w->resp.error = mem_write(pid, buf, &st, sizeof(st));
 		return true;
 	}
 	case __NR_statx: {
 		struct statx stx;
-		fill_statx(s, &stx);
+		fill_statx(s, pid, &stx);
 		w->resp.error = mem_write(pid, d->args[4], &stx, sizeof(stx));
 		return true;
 	}
@@ -713,18 +740,47 @@ static void answer(struct worker *w)
 
 static void *worker_thread(void *arg);
 
-/* One more thread for L; with L->lock held. */
-static void worker_spawn(struct listener *l)
+static void taken_done(struct seccomp_served *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->answering--;
+	pthread_cond_broadcast(&s->answered);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* One more thread for L; with L->lock held.  False if none could start. */
+static bool worker_spawn(struct listener *l)
 {
 	if (l->threads >= MAX_THREADS)
-		return;
+		return false;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t thread;
-	if (pthread_create(&thread, &attr, worker_thread, l) == 0)
+	bool started = pthread_create(&thread, &attr, worker_thread, l) == 0;
+	if (started)
 		l->threads++;
 	pthread_attr_destroy(&attr);
+	return started;
+}
+
+/* Take the next notification on L into W, unless the run is ending.
+ * Counted in answering until answered (seccomp_serve_end waits). */
+static bool take(struct worker *w)
+{
+	struct seccomp_served *s = w->l->served;
+	pthread_mutex_lock(&s->lock);
+	bool ending = s->ending;
+	if (!ending)
+		s->answering++;
+	pthread_mutex_unlock(&s->lock);
+	if (ending)
+		return false;
+	memset(&w->notif, 0, sizeof(w->notif));
+	if (ioctl(w->l->fd, SECCOMP_IOCTL_NOTIF_RECV, &w->notif) == 0)
+		return true;
+	taken_done(s);
+	return false;
 }
 
 /* W's call may wait long (a held call): another thread leads meanwhile,
@@ -735,10 +791,14 @@ static void lead_release(struct worker *w)
 	if (!w->leading)
 		return;
 	pthread_mutex_lock(&l->lock);
+	if (!l->waiting && !worker_spawn(l)) {
+		/* No thread to lead (MAX_THREADS calls held): keep the lead,
+		 * so that the listener is served again when this call ends. */
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
 	w->leading = false;
 	l->led = false;
-	if (!l->waiting)
-		worker_spawn(l);
 	pthread_cond_signal(&l->lead_free);
 	pthread_mutex_unlock(&l->lock);
 }
@@ -752,6 +812,8 @@ static void *worker_thread(void *arg)
 	if (w && request && reply) {
 		*w = (struct worker){.l = l, .channel = -1, .request = request, .reply = reply};
 		while (!l->dead) {
+			if (l->waiting >= IDLE_THREADS)
+				break; /* enough threads wait to lead: this one ends */
 			l->waiting++;
 			while (l->led && !l->dead)
 				pthread_cond_wait(&l->lead_free, &l->lock);
@@ -766,12 +828,17 @@ static void *worker_thread(void *arg)
 			 * POLLHUP: no process of the run is left under it. */
 			bool dead = false;
 			while (w->leading && !dead) {
-				struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
-				int ready = poll(&pfd, 1, -1);
-				if (ready > 0 && (pfd.revents & POLLIN)) {
-					memset(&w->notif, 0, sizeof(w->notif));
-					if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_RECV, &w->notif) == 0)
+				struct pollfd pfd[2] = {
+					{.fd = l->fd, .events = POLLIN},
+					{.fd = l->served->end_fd, .events = POLLIN}};
+				int ready = poll(pfd, 2, -1);
+				if (ready > 0 && pfd[1].revents) {
+					dead = true; /* the run is over: seccomp_serve_end */
+				} else if (ready > 0 && (pfd[0].revents & POLLIN)) {
+					if (take(w)) {
 						answer(w);
+						taken_done(l->served);
+					}
 				} else if (ready > 0) {
 					dead = true;
 				}
@@ -794,6 +861,14 @@ static void *worker_thread(void *arg)
 	free(request);
 	free(reply);
 	if (last) {
+		struct seccomp_served *s = l->served;
+		pthread_mutex_lock(&s->lock);
+		for (struct listener **link = &s->listeners; *link; link = &(*link)->next)
+			if (*link == l) {
+				*link = l->next;
+				break;
+			}
+		pthread_mutex_unlock(&s->lock);
 		close(l->fd);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->lead_free);
@@ -811,11 +886,17 @@ static int listener_add(struct seccomp_served *s, int fd)
 	*l = (struct listener){.served = s, .fd = fd};
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->lead_free, NULL);
+	pthread_mutex_lock(&s->lock);
+	l->next = s->listeners;
+	s->listeners = l;
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_lock(&l->lock);
-	worker_spawn(l);
-	bool started = l->threads > 0;
+	bool started = worker_spawn(l);
 	pthread_mutex_unlock(&l->lock);
 	if (!started) {
+		pthread_mutex_lock(&s->lock);
+		s->listeners = l->next;
+		pthread_mutex_unlock(&s->lock);
 		pthread_mutex_destroy(&l->lock);
 		pthread_cond_destroy(&l->lead_free);
 		free(l);
@@ -901,10 +982,13 @@ struct seccomp_served *seccomp_serve_start(const struct seccomp_config *config, 
 	s->config.device_socket = s->device_socket;
 	s->config.run_id = s->run_id;
 	pthread_mutex_init(&s->cache_lock, NULL);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->answered, NULL);
+	s->end_fd = eventfd(0, EFD_CLOEXEC);
 	s->join_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int len = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "%s-join", s->run_id);
-	if (s->join_fd < 0 || len <= 0 || (size_t)len >= join_size ||
+	if (s->end_fd < 0 || s->join_fd < 0 || len <= 0 || (size_t)len >= join_size ||
 	    bind(s->join_fd, (struct sockaddr *)&addr,
 		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0 ||
 	    listen(s->join_fd, 64) != 0) {
@@ -929,4 +1013,31 @@ fail:
 	pthread_mutex_destroy(&s->cache_lock);
 	free(s);
 	return NULL;
+}
+
+void seccomp_serve_end(struct seccomp_served *s)
+{
+	int fds[SECCOMP_PASSTHROUGH_MAX];
+	int count = 0;
+	pthread_mutex_lock(&s->lock);
+	s->ending = true;
+	for (struct listener *l = s->listeners; l && count < SECCOMP_PASSTHROUGH_MAX; l = l->next) {
+		int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd >= 0)
+			fds[count++] = fd;
+	}
+	eventfd_write(s->end_fd, 1);
+	/* What was taken is answered while this process is still here: a
+	 * notification taken and never answered would hold its caller. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += END_DEADLINE_MS / 1000;
+	while (s->answering && pthread_cond_timedwait(&s->answered, &s->lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&s->lock);
+	/* Processes of the run that outlive it (orphans of CMD) are served
+	 * by a process of their own: paths go on, device calls are ENODEV. */
+	if (seccomp_passthrough(fds, count) != 0)
+		for (int i = 0; i < count; i++)
+			close(fds[i]);
 }

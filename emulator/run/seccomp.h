@@ -36,18 +36,30 @@ int seccomp_join(const char *join_name, int *keep, const char **what);
  */
 int seccomp_probe(const char **what);
 
-/* seccomp_passthrough - answer every call on LISTENER with "go on", from a
- * thread of this process, once its run has ended.  0 or -errno. */
-int seccomp_passthrough(int listener);
+/*
+ * seccomp_passthrough - once a run has ended, answer the calls of the
+ * processes still under its filter, on LISTENERS (COUNT of them, closed
+ * here): a device ioctl is ENODEV (the device is gone), anything else goes
+ * on in the kernel.  A detached process does it, until no process is left
+ * under any of them.  0 or -errno.
+ */
+#define SECCOMP_PASSTHROUGH_MAX 64
+int seccomp_passthrough(const int *listeners, int count);
 
+/*
+ * seccomp_serve_end - the run is over: stop taking notifications, let the
+ * calls being answered finish, and hand what listeners still have
+ * processes under them to seccomp_passthrough.
+ */
 struct seccomp_served;
+void seccomp_serve_end(struct seccomp_served *served);
 
 struct seccomp_config {
 	const char *device_socket; /* the run's device (wire.h), abstract name */
 	const char *run_id;	   /* the prefix of its session names */
 	unsigned mode;		   /* the node's permission bits */
 	bool hide_kvm;		   /* /dev/kvm is absent */
-	uid_t uid, gid;		   /* the node's owner */
+	uid_t uid;		   /* the run's user: it, and root, may join */
 };
 
 /*

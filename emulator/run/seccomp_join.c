@@ -207,39 +207,79 @@ int seccomp_probe(const char **what)
 	return report[0];
 }
 
-static void *passthrough_thread(void *arg)
+/* The passthrough's loop, in its own process: never returns. */
+static void passthrough_serve(int count)
 {
-	int listener = (int)(intptr_t)arg;
 	struct seccomp_notif_sizes sizes;
 	if (syscall(__NR_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
-		return NULL;
+		_exit(1);
 	union {
 		struct seccomp_notif n;
 		char buf[512];
 	} req;
-	struct seccomp_notif_resp resp;
-	if (sizes.seccomp_notif > sizeof(req) || sizes.seccomp_notif_resp > sizeof(resp))
-		return NULL;
-	for (;;) {
-		memset(&req, 0, sizeof(req));
-		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-			if (errno == EINTR || errno == ENOENT)
+	if (sizes.seccomp_notif > sizeof(req) ||
+	    sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp))
+		_exit(1);
+	struct pollfd fds[SECCOMP_PASSTHROUGH_MAX];
+	for (int i = 0; i < count; i++)
+		fds[i] = (struct pollfd){.fd = i, .events = POLLIN};
+	for (int live = count; live > 0;) {
+		if (poll(fds, (nfds_t)count, -1) < 0)
+			continue;
+		for (int i = 0; i < count; i++) {
+			if (fds[i].fd < 0 || !fds[i].revents)
 				continue;
-			return NULL;
+			if (!(fds[i].revents & POLLIN)) { /* no process left under it */
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				live--;
+				continue;
+			}
+			memset(&req, 0, sizeof(req));
+			if (ioctl(fds[i].fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0)
+				continue;
+			/* The device is gone: its calls answer ENODEV, as on a
+			 * removed driver; everything else goes on in the kernel
+			 * (an open of /dev/mshv finds no node: ENOENT). */
+			struct seccomp_notif_resp resp = {.id = req.n.id};
+			if (req.n.data.nr == __NR_ioctl)
+				resp.error = -ENODEV;
+			else
+				resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+			ioctl(fds[i].fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 		}
-		resp = (struct seccomp_notif_resp){.id = req.n.id,
-						   .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-		ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 	}
+	_exit(0);
 }
 
-int seccomp_passthrough(int listener)
+int seccomp_passthrough(const int *listeners, int count)
 {
-	pthread_t thread;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int err = pthread_create(&thread, &attr, passthrough_thread, (void *)(intptr_t)listener);
-	pthread_attr_destroy(&attr);
-	return -err;
+	if (count <= 0)
+		return 0;
+	if (count > SECCOMP_PASSTHROUGH_MAX)
+		count = SECCOMP_PASSTHROUGH_MAX;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* A process of its own (reparented when this one ends, never
+		 * stopped with it), holding the listeners as fds 0..COUNT-1 and
+		 * nothing else: no pipe of the caller's stays open in it. */
+		if (fork() != 0)
+			_exit(0);
+		setsid();
+		int moved[SECCOMP_PASSTHROUGH_MAX];
+		for (int i = 0; i < count; i++)
+			moved[i] = fcntl(listeners[i], F_DUPFD_CLOEXEC, 1024);
+		for (int i = 0; i < count; i++) {
+			if (moved[i] < 0 || dup2(moved[i], i) != i)
+				_exit(1);
+		}
+		syscall(__NR_close_range, count, ~0u, 0);
+		passthrough_serve(count);
+	}
+	waitpid(pid, NULL, 0);
+	for (int i = 0; i < count; i++)
+		close(listeners[i]);
+	return 0;
 }

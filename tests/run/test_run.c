@@ -546,6 +546,66 @@ Test(run, seccomp_mshvctl_and_an_unprivileged_user)
 	cr_expect_eq(run_argv(as_nobody), 0, "as user 65534: %s", output);
 }
 
+/* A process of the run that outlives CMD keeps working (its device calls
+ * are ENODEV, its paths the kernel's), and orphans that end during the run
+ * leave no zombie behind. */
+Test(run, seccomp_orphans_during_and_after_the_run)
+{
+	char dir[] = "/tmp/mshv-run-orphan-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char script[2048];
+	snprintf(script, sizeof(script),
+		 /* 20 orphans end at once; none may stay a zombie of the run. */
+		 "run=$PPID; for i in $(seq 20); do (true &); done; i=0; "
+		 "while [ $i -lt 200 ]; do "
+		 "  z=$(grep -ls '^PPid:[[:space:]]*'$run'$' /proc/[0-9]*/status | "
+		 "      xargs -r grep -l '^State:[[:space:]]*Z' | wc -l); "
+		 "  [ \"$z\" = 0 ] && break; sleep 0.05; i=$((i + 1)); done; "
+		 "[ \"$z\" = 0 ] || { echo \"$z zombies\"; exit 3; }; "
+		 /* One outlives the run: it starts once the test says so. */
+		 "(i=0; while [ ! -e %s/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); "
+		 "done; if test -r /etc/hostname && ! test -e /dev/mshv && "
+		 "%s version 1 2>%s/err; then echo bad >%s/out; else cat /etc/hostname "
+		 ">/dev/null && echo ok >%s/out; fi) & exit 0",
+		 dir, static_client(), dir, dir, dir);
+	cr_expect_eq(run(NULL, "--transport", "seccomp", "--", "sh", "-c", script, NULL), 0, "%s",
+		     output);
+	char path[256], text[64] = "";
+	snprintf(path, sizeof(path), "%s/go", dir);
+	write_file(path, "");
+	snprintf(path, sizeof(path), "%s/out", dir);
+	for (int waited_ms = 0; waited_ms < 10000 && !text[0]; waited_ms += 20) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (!fgets(text, sizeof(text), f))
+				text[0] = '\0';
+			fclose(f);
+		}
+		if (!text[0])
+			usleep(20000);
+	}
+	cr_expect_str_eq(text, "ok\n",
+			 "the orphan after the run: opened /dev/mshv, or "
+			 "its paths failed (\"%s\")",
+			 text);
+	char err[256];
+	snprintf(err, sizeof(err), "%s/err", dir);
+	FILE *f = fopen(err, "r");
+	char line[256] = "";
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	cr_expect(strstr(line, "No such file"), "its open of /dev/mshv: %s", line);
+	unlink(err);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/go", dir);
+	unlink(path);
+	rmdir(dir);
+	expect_no_device_on_the_host();
+}
+
 /* No seccomp() for mshv-emu-run (a container's policy, an old kernel): it
  * says what is missing, and CMD never starts. */
 Test(run, seccomp_unavailable_is_said_and_runs_nothing)
