@@ -414,7 +414,7 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 	struct cyaml_log_capture capture = {0};
 	const cyaml_config_t config = {.log_fn = capture_cyaml_log,
 				       .log_ctx = &capture,
-				       .mem_fn = cyaml_mem,
+				       .mem_fn = loader_mem,
 				       .log_level = CYAML_LOG_ERROR,
 				       .flags = CYAML_CFG_NO_ALIAS};
 	static const cyaml_schema_value_t rule_schema = {

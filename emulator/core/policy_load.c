@@ -544,7 +544,7 @@ static struct policy_snapshot *load_buffer(const char *name, const char *data, s
 	const cyaml_config_t config = {
 		.log_fn = capture_cyaml_log,
 		.log_ctx = &capture,
-		.mem_fn = cyaml_mem,
+		.mem_fn = loader_mem,
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_NO_ALIAS,
 	};

@@ -157,6 +157,8 @@ struct raw_policy {
 };
 
 extern const cyaml_schema_value_t policy_schema;
+/* libcyaml's allocator for the loader: a growing sequence grows by half. */
+void *loader_mem(void *ctx, void *ptr, size_t size);
 extern const cyaml_schema_field_t fault_fields[];
 
 /* ---- locating errors (policy_locate.c) ---- */

@@ -3,9 +3,33 @@
  * format, every scalar as a string, so that the semantic pass (policy_load.c,
  * policy_faults.c, policy_root.c) words every error and reports all of them.
  */
+#include <malloc.h>
+#include <stdlib.h>
+
 #include <cyaml/cyaml.h>
 
 #include "policy_load_impl.h"
+
+/*
+ * libcyaml grows a sequence one entry at a time, with a realloc each: where
+ * realloc cannot extend in place (always, under ASan), N entries cost N
+ * copies of the whole array.  Growing by half the block instead makes that
+ * linear; a block that already has room is returned as it is (libcyaml
+ * clears what it adds).
+ */
+void *loader_mem(void *ctx, void *ptr, size_t size)
+{
+	(void)ctx;
+	if (!size) {
+		free(ptr);
+		return NULL;
+	}
+	size_t usable = ptr ? malloc_usable_size(ptr) : 0;
+	if (ptr && size <= usable)
+		return ptr;
+	size_t grown = usable + usable / 2;
+	return realloc(ptr, ptr && size < grown ? grown : size);
+}
 
 const cyaml_schema_value_t loader_string_entry = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
