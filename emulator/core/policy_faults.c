@@ -421,6 +421,7 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 		CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_fault, fault_fields),
 	};
 	struct raw_fault *raw = NULL;
+	loader_start(&ld);
 	cyaml_err_t err = cyaml_load_data((const uint8_t *)text, len, &config, &rule_schema,
 					  (cyaml_data_t **)&raw, NULL);
 	if (err != CYAML_OK || !raw) {

@@ -1,17 +1,18 @@
 /*
  * policy_load.c - YAML policy file -> validated policy snapshot.
  *
- * Three passes, so that a user fixes a file in one go:
- *   1. libyaml parses the text into a node tree (syntax errors, with their
- *      exact position).  The tree is kept to locate later errors.
- *   2. libcyaml maps the tree's text onto policy_schema.c (unknown keys,
- *      a sequence where a scalar belongs, ...).  libcyaml stops at its first
- *      error; its log callback is the only place that says where, so the log
- *      is captured and turned into one FILE:LINE:COL diagnostic.
- *   3. Every value is checked and converted here (numbers, errno names,
+ * Passes, so that a user fixes a file in one go:
+ *   1. libcyaml maps the text onto policy_schema.c (text that is not YAML,
+ *      unknown keys, a sequence where a scalar belongs, ...).  libcyaml
+ *      stops at its first error; its log callback is the only place that
+ *      says what and where, so the log is captured and turned into one
+ *      diagnostic.
+ *   2. Every value is checked and converted here (numbers, errno names,
  *      duplicates, ranges, what the profile allows).  All scalars are loaded
  *      as strings so that this pass, not libcyaml, words the errors and
- *      reports all of them; each error is located through the node tree.
+ *      reports all of them, each by its path.
+ *   3. If there are errors, one pass over the text as libyaml events gives
+ *      them all their FILE:LINE:COL (policy_locate.c).
  *
  * This file holds the passes, the 2020-2021 sections and the ioctl tables;
  * policy_schema.c the schema, policy_locate.c the error positions,
@@ -512,33 +513,11 @@ static struct policy_snapshot *build_snapshot(struct loader *ld, const struct ra
 
 /* ---- entry points ---- */
 
-static struct policy_snapshot *load_buffer(const char *name, const char *data, size_t len,
-					   struct diag_list *diags);
-
-static int cmp_position(const void *a, const void *b)
-{
-	const struct diag *x = a, *y = b;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->column < y->column ? -1 : x->column > y->column;
-}
-
 struct policy_snapshot *policy_load_buffer(const char *name, const char *data, size_t len,
 					   struct diag_list *diags)
 {
-	size_t first = diags->count;
-	struct policy_snapshot *snap = load_buffer(name, data, len, diags);
-	/* In source order, as a compiler prints them (the passes find them out of order). */
-	if (diags->count > first)
-		qsort(diags->items + first, diags->count - first, sizeof(*diags->items),
-		      cmp_position);
-	return snap;
-}
-
-static struct policy_snapshot *load_buffer(const char *name, const char *data, size_t len,
-					   struct diag_list *diags)
-{
 	struct loader ld = {.file = name, .data = data, .len = len, .diags = diags};
+	loader_start(&ld);
 	struct policy_snapshot *snap = NULL;
 	struct cyaml_log_capture capture = {0};
 	const cyaml_config_t config = {

@@ -15,17 +15,26 @@
 
 #include "policy.h"
 
-/* One input being loaded; errors are located through its node tree. */
+/* Where an error is: the node at PATH, or the key KEY of the mapping at PATH
+ * (its second occurrence if SECOND).  Resolved in one pass (policy_locate.c). */
+struct locate_request {
+	size_t diag; /* index in the loader's diag list */
+	char *path;
+	char *key;
+	bool second;
+};
+
+/* One input being loaded; errors are located in it once all are known. */
 struct loader {
 	const char *file;
 	const char *data;
 	size_t len;
-	yaml_document_t doc;
-	int doc_state; /* 0: not parsed, 1: parsed, -1: not YAML (see problem) */
-	const char *problem, *context;
-	yaml_mark_t problem_mark;
 	struct diag_list *diags;
+	size_t first_diag; /* the first of this input's in DIAGS */
 	unsigned errors;
+	/* Errors waiting for a position. */
+	struct locate_request *requests;
+	size_t request_count, request_capacity;
 };
 
 /* load_error - an error at PATH ("hypervisor.properties.2.value"), located
@@ -40,8 +49,9 @@ bool get_u64(struct loader *ld, const char *path, const char *text, const char *
 	     uint64_t *out);
 bool get_errno(struct loader *ld, const char *path, const char *text, int *out);
 bool get_bool(struct loader *ld, const char *path, const char *text, bool *out);
-/* Is PATH present in the input (an empty mapping or sequence counts)? */
-bool doc_has(struct loader *ld, const char *path);
+/* Is KEY a key of the input's root mapping (an empty value counts)?  For a
+ * document libcyaml accepted: it reads the root mapping's keys. */
+bool doc_has(const struct loader *ld, const char *key);
 
 #define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
 #define STR_FIELD(key, type, member) \
@@ -170,8 +180,8 @@ extern const cyaml_schema_field_t fault_fields[];
  *     in sequence entry '2' (line: 4, column: 5)
  *     in mapping field 'capabilities' (line: 3, column: 3)
  * Its line numbers are those of the last event read, not of the offending
- * node, so only the names are used: they give the path, and the node tree
- * gives the position.  Sequence entries are 1-based there.
+ * node, so only the names are used: they give the path, and locating the
+ * path gives the position.  Sequence entries are 1-based there.
  */
 struct cyaml_log_capture {
 	char message[512];
@@ -183,7 +193,11 @@ void capture_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ar
 /* libcyaml failed: say why in the input's terms (WHAT: what a document is). */
 void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capture,
 			 cyaml_err_t err, const char *what);
-/* loader_done - free what locating errors built. */
+/* loader_start - LD, its input and diagnostics set, starts loading. */
+void loader_start(struct loader *ld);
+/* loader_done - give every error its FILE:LINE:COL (one pass over the
+ * input), put them in source order, say how many were not shown, and free
+ * what locating needed. */
 void loader_done(struct loader *ld);
 
 /* ---- values (policy_values.c) ---- */

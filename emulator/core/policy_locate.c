@@ -1,10 +1,12 @@
 /*
  * policy_locate.c - where in the input an error is, in the input's terms.
  *
- * A valid policy is parsed once, by libcyaml.  Only when there is an error
- * to report is the text parsed again by libyaml into a node tree, which maps
- * a path ("capabilities.2.id") to its FILE:LINE:COL.  libcyaml's own errors
- * say where only in its log, which is captured and read back here.
+ * Errors are reported by path ("capabilities.2.id") as they are found, and
+ * located all together at the end, in one pass over the input's libyaml
+ * events that stops once every path is found (loader_locate): it costs a
+ * valid policy nothing, and N errors at most one more parse, never N.
+ * libcyaml's own errors say where only in its log, which is captured and
+ * read back here.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -21,81 +23,7 @@
 #include "policy.h"
 #include "policy_load_impl.h"
 
-/* ---- diagnostics located through the libyaml node tree ---- */
-
-/*
- * The node tree is built only when something needs a position (an error) or
- * must tell an absent key from an empty one: a valid policy is parsed once,
- * by libcyaml, which halves the cost of loading a large one.
- */
-
-/* The node tree of the input, parsed on first use; NULL if it is not YAML. */
-static yaml_document_t *loader_doc(struct loader *ld)
-{
-	if (ld->doc_state == 0) {
-		yaml_parser_t parser;
-		if (!yaml_parser_initialize(&parser))
-			abort();
-		yaml_parser_set_input_string(&parser, (const unsigned char *)ld->data, ld->len);
-		if (yaml_parser_load(&parser, &ld->doc)) {
-			ld->doc_state = 1;
-		} else {
-			ld->doc_state = -1;
-			ld->problem = parser.problem ? parser.problem : "parse error";
-			ld->context = parser.context;
-			ld->problem_mark = parser.problem_mark;
-		}
-		yaml_parser_delete(&parser);
-	}
-	return ld->doc_state == 1 ? &ld->doc : NULL;
-}
-
-/* The node at PATH ("capabilities.2.id"), or the deepest node on the way. */
-static yaml_node_t *doc_find(struct loader *ld, const char *path, bool *found)
-{
-	yaml_document_t *doc = loader_doc(ld);
-	yaml_node_t *node = doc ? yaml_document_get_root_node(doc) : NULL;
-	char segment[128];
-	*found = node != NULL;
-	while (*path == '.') /* an injected rule's paths start at its root */
-		path++;
-	while (node && *path) {
-		size_t len = strcspn(path, ".");
-		snprintf(segment, sizeof(segment), "%.*s", (int)len, path);
-		path += len + (path[len] == '.');
-		yaml_node_t *next = NULL;
-		if (node->type == YAML_MAPPING_NODE) {
-			for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-			     pair < node->data.mapping.pairs.top; pair++) {
-				yaml_node_t *key = yaml_document_get_node(doc, pair->key);
-				if (key && key->type == YAML_SCALAR_NODE &&
-				    !strcmp((char *)key->data.scalar.value, segment)) {
-					next = yaml_document_get_node(doc, pair->value);
-					break;
-				}
-			}
-		} else if (node->type == YAML_SEQUENCE_NODE) {
-			char *end;
-			unsigned long index = strtoul(segment, &end, 10);
-			yaml_node_item_t *items = node->data.sequence.items.start;
-			if (!*end && index < (unsigned long)(node->data.sequence.items.top - items))
-				next = yaml_document_get_node(doc, items[index]);
-		}
-		if (!next) {
-			*found = false;
-			return node;
-		}
-		node = next;
-	}
-	return node;
-}
-
-bool doc_has(struct loader *ld, const char *path)
-{
-	bool found;
-	doc_find(ld, path, &found);
-	return found;
-}
+/* ---- errors, reported at once and located together ---- */
 
 /* "capabilities.2.id" -> "capabilities[2].id" */
 static void path_display(const char *path, char *out, size_t size)
@@ -116,12 +44,33 @@ static void path_display(const char *path, char *out, size_t size)
 	out[n] = '\0';
 }
 
+static char *xstrdup(const char *text)
+{
+	char *copy = strdup(text);
+	if (!copy)
+		abort();
+	return copy;
+}
+
+/* The diagnostic just added is at PATH (or its key KEY): locate it later. */
+static void add_request(struct loader *ld, const char *path, const char *key, bool second)
+{
+	if (ld->request_count == ld->request_capacity) {
+		ld->request_capacity = ld->request_capacity ? ld->request_capacity * 2 : 16;
+		ld->requests = realloc(ld->requests, ld->request_capacity * sizeof(*ld->requests));
+		if (!ld->requests)
+			abort();
+	}
+	ld->requests[ld->request_count++] = (struct locate_request){
+		.diag = ld->diags->count - 1,
+		.path = xstrdup(path),
+		.key = key ? xstrdup(key) : NULL,
+		.second = second,
+	};
+}
+
 void load_error(struct loader *ld, const char *path, const char *fmt, ...)
 {
-	bool found;
-	yaml_node_t *node = doc_find(ld, path, &found);
-	unsigned line = node ? node->start_mark.line + 1 : 1;
-	unsigned column = node ? node->start_mark.column + 1 : 1;
 	char shown[256], message[768];
 	va_list ap;
 	va_start(ap, fmt);
@@ -129,10 +78,356 @@ void load_error(struct loader *ld, const char *path, const char *fmt, ...)
 	va_end(ap);
 	path_display(path, shown, sizeof(shown));
 	if (*shown)
-		diag_add(ld->diags, ld->file, line, column, "%s: %s", shown, message);
+		diag_add(ld->diags, ld->file, 0, 0, "%s: %s", shown, message);
 	else
-		diag_add(ld->diags, ld->file, line, column, "%s", message);
+		diag_add(ld->diags, ld->file, 0, 0, "%s", message);
+	add_request(ld, path, NULL, false);
 	ld->errors++;
+}
+
+/* ---- reading the input as libyaml events ---- */
+
+/*
+ * Every pass below reads the input from its start as libyaml events and
+ * stops as soon as it has what it came for: the input libcyaml refused is
+ * read no further than libcyaml read it (a collection the format does not
+ * have is where libcyaml stopped), and the one it accepted is no deeper
+ * than the format.  So no pass meets the input's worst (a 100,000-deep
+ * nest, which libyaml's scanner reads in quadratic time) beyond a few
+ * levels.
+ */
+struct reader {
+	yaml_parser_t parser;
+	yaml_event_t event;
+	bool have;
+};
+
+static void reader_open(struct reader *r, const struct loader *ld)
+{
+	if (!yaml_parser_initialize(&r->parser))
+		abort();
+	yaml_parser_set_input_string(&r->parser, (const unsigned char *)ld->data, ld->len);
+	r->have = false;
+}
+
+/* The next event, or false at the stream's end or at an error (the
+ * parser's problem says which). */
+static bool reader_next(struct reader *r)
+{
+	if (r->have)
+		yaml_event_delete(&r->event);
+	r->have = yaml_parser_parse(&r->parser, &r->event);
+	return r->have && r->event.type != YAML_STREAM_END_EVENT;
+}
+
+static void reader_close(struct reader *r)
+{
+	if (r->have)
+		yaml_event_delete(&r->event);
+	yaml_parser_delete(&r->parser);
+}
+
+static bool is_node(yaml_event_type_t type)
+{
+	return type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT ||
+	       type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT;
+}
+
+static bool is_start(yaml_event_type_t type)
+{
+	return type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT;
+}
+
+static bool is_end(yaml_event_type_t type)
+{
+	return type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT;
+}
+
+bool doc_has(const struct loader *ld, const char *key)
+{
+	struct reader r;
+	unsigned depth = 0;
+	bool want_key = false, found = false;
+	reader_open(&r, ld);
+	while (!found && reader_next(&r)) {
+		yaml_event_type_t type = r.event.type;
+		if (depth == 1 && is_node(type)) {
+			found = want_key && type == YAML_SCALAR_EVENT &&
+				!strcmp((const char *)r.event.data.scalar.value, key);
+			if (!is_start(type))
+				want_key = !want_key;
+		}
+		if (is_start(type) && ++depth == 1)
+			want_key = type == YAML_MAPPING_START_EVENT;
+		else if (is_end(type) && --depth == 1)
+			want_key = !want_key;
+		else if (is_end(type) && !depth)
+			break;
+	}
+	reader_close(&r);
+	return found;
+}
+
+/*
+ * Locating: the requested paths form a trie (one node per path segment, and
+ * one per requested key), held in a hash table by (parent, segment).  One
+ * pass over the input's events follows the trie from the root: a node of
+ * the input off every requested path costs one comparison.  A request is
+ * done when its node is found, or when the collection that would hold it
+ * ends (then the deepest node found on its way stands for it); the pass
+ * stops when every request is done.  So N errors cost one partial parse,
+ * with memory for their paths only.
+ */
+#define NONE UINT32_MAX
+
+struct tnode {
+	const char *seg; /* into a request's path or key */
+	uint32_t len;
+	uint32_t parent;
+	uint32_t next;	  /* in its hash bucket */
+	uint32_t pending; /* requests in this subtree not yet done */
+	bool is_key;	  /* the key SEG of the mapping PARENT, not its value */
+	bool closed;	  /* its collection ended: a repeat of it is not followed */
+	uint8_t need;	  /* occurrences a request wants: 0, 1, or 2 (a repeated key) */
+	uint8_t seen;
+	unsigned line[2], column[2]; /* 0-based, of the first two occurrences */
+};
+
+struct trie {
+	struct tnode *nodes;
+	uint32_t count, capacity;
+	uint32_t *buckets;
+	uint32_t bucket_mask;
+};
+
+static uint32_t trie_hash(uint32_t parent, const char *seg, size_t len, bool is_key)
+{
+	uint32_t h = 2166136261u ^ parent ^ (is_key ? 0x9e3779b9u : 0);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)seg[i]) * 16777619u;
+	return h;
+}
+
+static uint32_t trie_find(const struct trie *trie, uint32_t parent, const char *seg, size_t len,
+			  bool is_key)
+{
+	if (parent == NONE)
+		return NONE;
+	uint32_t at = trie->buckets[trie_hash(parent, seg, len, is_key) & trie->bucket_mask];
+	for (; at != NONE; at = trie->nodes[at].next) {
+		const struct tnode *n = &trie->nodes[at];
+		if (n->parent == parent && n->is_key == is_key && n->len == len &&
+		    !memcmp(n->seg, seg, len))
+			return at;
+	}
+	return NONE;
+}
+
+static uint32_t trie_add(struct trie *trie, uint32_t parent, const char *seg, size_t len,
+			 bool is_key)
+{
+	uint32_t at = trie_find(trie, parent, seg, len, is_key);
+	if (at != NONE)
+		return at;
+	if (trie->count == trie->capacity)
+		abort(); /* sized for every segment of every request */
+	at = trie->count++;
+	uint32_t *bucket = &trie->buckets[trie_hash(parent, seg, len, is_key) & trie->bucket_mask];
+	trie->nodes[at] = (struct tnode){.seg = seg,
+					 .len = (uint32_t)len,
+					 .parent = parent,
+					 .next = *bucket,
+					 .is_key = is_key};
+	*bucket = at;
+	return at;
+}
+
+/* Add COUNT to the pending requests of NODE and its ancestors (COUNT may be
+ * negative: requests done). */
+static void trie_pend(struct trie *trie, uint32_t node, int count)
+{
+	for (; node != NONE; node = trie->nodes[node].parent)
+		trie->nodes[node].pending += (uint32_t)count;
+}
+
+static void trie_want(struct trie *trie, uint32_t node, uint8_t need)
+{
+	struct tnode *n = &trie->nodes[node];
+	if (!n->need)
+		trie_pend(trie, node, 1);
+	if (need > n->need)
+		n->need = need;
+}
+
+/* NODE of the input starts at MARK. */
+static void trie_seen(struct trie *trie, uint32_t node, const yaml_mark_t *mark)
+{
+	struct tnode *n = &trie->nodes[node];
+	if (n->seen >= 2)
+		return;
+	n->line[n->seen] = (unsigned)mark->line;
+	n->column[n->seen] = (unsigned)mark->column;
+	if (++n->seen == n->need)
+		trie_pend(trie, node, -1);
+}
+
+/* NODE's part of the input is over: whatever is pending under it is done. */
+static void trie_close(struct trie *trie, uint32_t node)
+{
+	if (node == NONE)
+		return;
+	trie->nodes[node].closed = true;
+	if (trie->nodes[node].pending)
+		trie_pend(trie, node, -(int)trie->nodes[node].pending);
+}
+
+struct frame {
+	uint32_t node;	/* the collection's trie node, or NONE */
+	uint32_t value; /* a mapping's: the trie node of the value to come */
+	uint32_t index; /* a sequence's: the next entry's */
+	bool mapping, want_key;
+};
+
+/* Frames are kept this deep; below, nothing is followed (no request's path
+ * is anywhere near as long). */
+#define WALK_DEPTH 32
+
+/* Follow the trie through the input's first document until nothing is
+ * pending. */
+static void trie_walk(struct trie *trie, const struct loader *ld)
+{
+	struct reader r;
+	struct frame frames[WALK_DEPTH];
+	unsigned depth = 0;
+	reader_open(&r, ld);
+	while (trie->nodes[0].pending && reader_next(&r)) {
+		yaml_event_type_t type = r.event.type;
+		if (type == YAML_DOCUMENT_END_EVENT)
+			break;
+		if (is_end(type)) {
+			if (depth <= WALK_DEPTH)
+				trie_close(trie, frames[depth - 1].node);
+			depth--;
+			continue;
+		}
+		if (!is_node(type))
+			continue;
+		uint32_t node = NONE;
+		struct frame *f = depth && depth <= WALK_DEPTH ? &frames[depth - 1] : NULL;
+		if (!depth) {
+			node = 0;
+		} else if (f && f->mapping && f->want_key) {
+			f->want_key = false;
+			f->value = NONE;
+			if (f->node != NONE && type == YAML_SCALAR_EVENT) {
+				const char *key = (const char *)r.event.data.scalar.value;
+				size_t len = r.event.data.scalar.length;
+				uint32_t at = trie_find(trie, f->node, key, len, true);
+				if (at != NONE)
+					trie_seen(trie, at, &r.event.start_mark);
+				f->value = trie_find(trie, f->node, key, len, false);
+			}
+		} else if (f && f->mapping) {
+			node = f->value;
+			f->want_key = true;
+		} else if (f && f->node != NONE) {
+			char index[16];
+			int len = snprintf(index, sizeof(index), "%u", f->index++);
+			node = trie_find(trie, f->node, index, (size_t)len, false);
+		}
+		if (node != NONE && trie->nodes[node].closed)
+			node = NONE; /* a repeated key: the first one counts */
+		if (node != NONE)
+			trie_seen(trie, node, &r.event.start_mark);
+		if (!is_start(type)) {
+			trie_close(trie, node); /* a scalar holds nothing */
+			continue;
+		}
+		if (++depth <= WALK_DEPTH)
+			frames[depth - 1] = (struct frame){
+				.node = node,
+				.value = NONE,
+				.mapping = type == YAML_MAPPING_START_EVENT,
+				.want_key = true,
+			};
+	}
+	reader_close(&r);
+}
+
+static void loader_locate(struct loader *ld)
+{
+	if (!ld->request_count)
+		return;
+	size_t segments = 1;
+	for (size_t i = 0; i < ld->request_count; i++) {
+		for (const char *p = ld->requests[i].path; *p; p++)
+			segments += *p == '.';
+		segments += 2; /* the last segment, and a key */
+	}
+	struct trie trie = {.capacity = (uint32_t)segments};
+	uint32_t buckets = 16;
+	while (buckets < segments * 2)
+		buckets *= 2;
+	trie.bucket_mask = buckets - 1;
+	trie.nodes = calloc(segments, sizeof(*trie.nodes));
+	trie.buckets = malloc(buckets * sizeof(*trie.buckets));
+	if (!trie.nodes || !trie.buckets)
+		abort();
+	memset(trie.buckets, 0xff, buckets * sizeof(*trie.buckets));
+	trie.nodes[trie.count++] = (struct tnode){.seg = "", .parent = NONE, .next = NONE};
+
+	for (size_t i = 0; i < ld->request_count; i++) {
+		const struct locate_request *r = &ld->requests[i];
+		uint32_t node = 0;
+		const char *path = r->path;
+		while (*path == '.') /* an injected rule's paths start at its root */
+			path++;
+		while (*path) {
+			size_t len = strcspn(path, ".");
+			node = trie_add(&trie, node, path, len, false);
+			path += len + (path[len] == '.');
+		}
+		if (r->key)
+			node = trie_add(&trie, node, r->key, strlen(r->key), true);
+		trie_want(&trie, node, r->key && r->second ? 2 : 1);
+	}
+	trie_walk(&trie, ld);
+
+	for (size_t i = 0; i < ld->request_count; i++) {
+		const struct locate_request *r = &ld->requests[i];
+		/* The node at the path, else the deepest one on the way (an absent
+		 * key: the mapping that lacks it). */
+		uint32_t node = 0, best = trie.nodes[0].seen ? 0 : NONE;
+		const char *path = r->path;
+		while (*path == '.')
+			path++;
+		while (*path && best == node) {
+			size_t len = strcspn(path, ".");
+			uint32_t next = trie_find(&trie, node, path, len, false);
+			path += len + (path[len] == '.');
+			if (next == NONE || !trie.nodes[next].seen)
+				break;
+			best = node = next;
+		}
+		unsigned which = 0;
+		if (r->key && !*path && best == node && best != NONE) {
+			uint32_t key = trie_find(&trie, node, r->key, strlen(r->key), true);
+			if (key != NONE && trie.nodes[key].seen) {
+				best = key;
+				which = r->second && trie.nodes[key].seen > 1;
+			}
+		}
+		struct diag *d = &ld->diags->items[r->diag];
+		d->line = best != NONE ? trie.nodes[best].line[which] + 1 : 1;
+		d->column = best != NONE ? trie.nodes[best].column[which] + 1 : 1;
+	}
+	free(trie.nodes);
+	free(trie.buckets);
+	for (size_t i = 0; i < ld->request_count; i++) {
+		free(ld->requests[i].path);
+		free(ld->requests[i].key);
+	}
+	ld->request_count = 0;
 }
 
 /* ---- libcyaml's log: the only place its errors say where ---- */
@@ -171,27 +466,6 @@ static const char *event_noun(const char *event)
 	return event;
 }
 
-/* The key node KEY in the mapping at PATH (its LAST occurrence if TWICE). */
-static yaml_node_t *doc_find_key(struct loader *ld, const char *path, const char *key, bool last)
-{
-	bool found;
-	yaml_node_t *map = doc_find(ld, path, &found), *hit = NULL;
-	yaml_document_t *doc = &ld->doc;
-	if (!found || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
-	     pair < map->data.mapping.pairs.top; pair++) {
-		yaml_node_t *node = yaml_document_get_node(doc, pair->key);
-		if (node && node->type == YAML_SCALAR_NODE &&
-		    !strcmp((char *)node->data.scalar.value, key)) {
-			hit = node;
-			if (!last)
-				break;
-		}
-	}
-	return hit;
-}
-
 static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture *capture,
 			       cyaml_err_t err)
 {
@@ -201,13 +475,15 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 		snprintf(path + len, sizeof(path) - len, "%s%s", len ? "." : "",
 			 capture->segments[i]);
 	}
-	yaml_node_t *key_node = NULL;
+	const char *located_key = NULL;
+	bool second = false;
 	char shown[512];
 	const char *sep;
 	path_display(path, shown, sizeof(shown));
 	sep = *shown ? ": " : "";
+	ld->errors++;
 	if (sscanf(capture->message, "Unexpected key: %127s", key) == 1) {
-		key_node = doc_find_key(ld, path, key, false);
+		located_key = key;
 		diag_add(ld->diags, ld->file, 0, 0,
 			 "%s%sunknown key `%s`; see docs/policy.md for the keys a policy may use",
 			 shown, sep, key);
@@ -219,7 +495,8 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 			path_display(path, shown, sizeof(shown));
 			sep = *shown ? ": " : "";
 		}
-		key_node = doc_find_key(ld, path, key, true);
+		located_key = key;
+		second = true;
 		diag_add(ld->diags, ld->file, 0, 0, "%s%s`%s` is given twice; keep one", shown, sep,
 			 key);
 	} else if (!strncmp(capture->message, "Insufficient entries (0 of", 26)) {
@@ -251,40 +528,89 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 			 capture->message[0] ? capture->message : cyaml_strerror(err));
 	}
 	/* Position: the offending key if there is one, else the node at PATH. */
-	bool found;
-	yaml_node_t *node = key_node ? key_node : doc_find(ld, path, &found);
-	struct diag *d = &ld->diags->items[ld->diags->count - 1];
-	d->line = node ? (unsigned)node->start_mark.line + 1 : 1;
-	d->column = node ? (unsigned)node->start_mark.column + 1 : 1;
+	add_request(ld, path, located_key, second);
+}
+
+/* The input's root node: its event type (0: there is none), and where. */
+static yaml_event_type_t input_root(const struct loader *ld, unsigned *line, unsigned *column)
+{
+	struct reader r;
+	yaml_event_type_t type = 0;
+	*line = *column = 1;
+	reader_open(&r, ld);
+	while (reader_next(&r) && r.event.type != YAML_DOCUMENT_END_EVENT) {
+		if (is_node(r.event.type)) {
+			type = r.event.type;
+			*line = (unsigned)r.event.start_mark.line + 1;
+			*column = (unsigned)r.event.start_mark.column + 1;
+			break;
+		}
+	}
+	reader_close(&r);
+	return type;
+}
+
+/* libyaml's own error, where libcyaml met it: read up to it again for its
+ * position (libcyaml's log has only the message). */
+static void report_syntax_error(struct loader *ld)
+{
+	struct reader r;
+	reader_open(&r, ld);
+	while (reader_next(&r))
+		;
+	const yaml_parser_t *p = &r.parser;
+	if (p->error != YAML_NO_ERROR)
+		diag_add(ld->diags, ld->file, (unsigned)p->problem_mark.line + 1,
+			 (unsigned)p->problem_mark.column + 1, "invalid YAML: %s%s%s",
+			 p->problem ? p->problem : "parse error", p->context ? " " : "",
+			 p->context ? p->context : "");
+	else
+		diag_add(ld->diags, ld->file, 0, 0, "invalid YAML");
 	ld->errors++;
+	reader_close(&r);
 }
 
 /*
- * libcyaml failed: say why in the input's terms.  Not YAML at all: libyaml's
- * problem, at its position.  Not a mapping: say what a policy is.  Otherwise
- * libcyaml's structural error, located in the node tree.
+ * libcyaml failed: say why in the input's terms.  Not YAML: libyaml's
+ * problem, at its position.  Not a mapping: say what a policy is.
+ * Otherwise libcyaml's structural error, located in the input.
  */
 void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capture,
 			 cyaml_err_t err, const char *what)
 {
-	yaml_document_t *doc = loader_doc(ld);
-	yaml_node_t *root = doc ? yaml_document_get_root_node(doc) : NULL;
-	if (!doc) {
-		diag_add(ld->diags, ld->file, (unsigned)ld->problem_mark.line + 1,
-			 (unsigned)ld->problem_mark.column + 1, "invalid YAML: %s%s%s", ld->problem,
-			 ld->context ? " " : "", ld->context ? ld->context : "");
-		ld->errors++;
-	} else if (!root || root->type != YAML_MAPPING_NODE) {
-		diag_add(ld->diags, ld->file, root ? (unsigned)root->start_mark.line + 1 : 1,
-			 root ? (unsigned)root->start_mark.column + 1 : 1, "%s", what);
+	unsigned line, column;
+	if (err == CYAML_ERR_LIBYAML_PARSER) {
+		report_syntax_error(ld);
+	} else if (input_root(ld, &line, &column) != YAML_MAPPING_START_EVENT) {
+		diag_add(ld->diags, ld->file, line, column, "%s", what);
 		ld->errors++;
 	} else {
 		report_cyaml_error(ld, capture, err);
 	}
 }
 
+void loader_start(struct loader *ld)
+{
+	ld->first_diag = ld->diags->count;
+}
+
+static int cmp_position(const void *a, const void *b)
+{
+	const struct diag *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->column < y->column ? -1 : x->column > y->column;
+}
+
 void loader_done(struct loader *ld)
 {
-	if (ld->doc_state == 1)
-		yaml_document_delete(&ld->doc);
+	loader_locate(ld);
+	free(ld->requests);
+	ld->requests = NULL;
+	ld->request_capacity = 0;
+	/* In source order, as a compiler prints them (the passes find them out of order). */
+	size_t first = ld->first_diag, count = ld->diags->count;
+	if (count > first + 1)
+		qsort(ld->diags->items + first, count - first, sizeof(*ld->diags->items),
+		      cmp_position);
 }

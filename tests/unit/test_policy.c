@@ -1,13 +1,17 @@
 /*
  * test_policy.c - the policy corpus: every shipped policy loads clean; every
  * broken one under tests/policies/bad/ is rejected with exactly the
- * diagnostics in its .err file (whole text, in order, FILE:LINE:COL).
+ * diagnostics in its .err file (whole text, in order, FILE:LINE:COL).  And
+ * the loader's bounds (docs/policy.md): inputs too big, too deep or too long
+ * to commit are generated here, and refused at their first excess.
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -173,4 +177,134 @@ Test(policy, a_fifo_or_a_directory_is_not_a_policy)
 	diag_free(&diags);
 	unlink(fifo);
 	rmdir(dir);
+}
+
+/* ---- the loader's bounds ---- */
+
+/* A temporary directory for generated policies, and its file NAME. */
+struct scratch {
+	char dir[64], path[128];
+};
+
+static void scratch_make(struct scratch *s, const char *name)
+{
+	snprintf(s->dir, sizeof(s->dir), "/tmp/mshv-emu-bounds-XXXXXX");
+	cr_assert_not_null(mkdtemp(s->dir));
+	snprintf(s->path, sizeof(s->path), "%s/%s", s->dir, name);
+}
+
+static void scratch_remove(struct scratch *s)
+{
+	unlink(s->path);
+	rmdir(s->dir);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *file = fopen(path, "w");
+	cr_assert_not_null(file);
+	cr_assert_eq(fwrite(text, 1, len, file), len);
+	cr_assert_eq(fclose(file), 0);
+}
+
+/* Resident set of this process now, in KiB. */
+static long rss_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+	cr_assert_not_null(statm);
+	cr_assert_eq(fscanf(statm, "%ld %ld", &pages, &resident), 2);
+	fclose(statm);
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/*
+ * Load PATH in a child and return its diagnostics; *GROWTH_KIB: how far the
+ * child's peak resident set rose above what it started with (this
+ * process's), which is what loading cost.
+ */
+static char *load_in_child(const char *path, long *growth_kib)
+{
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	long before = rss_kib();
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		struct diag_list diags = {0};
+		struct policy_snapshot *snap = policy_load_file(path, &diags);
+		FILE *out = fdopen(pipefd[1], "w");
+		diag_print(&diags, out);
+		if (snap)
+			fprintf(out, "loaded\n");
+		fclose(out);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *mem = open_memstream(&text, &size);
+	FILE *in = fdopen(pipefd[0], "r");
+	char buf[4096];
+	size_t got;
+	while ((got = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, got, mem);
+	fclose(in);
+	fclose(mem);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct rusage usage;
+	cr_assert_eq(getrusage(RUSAGE_CHILDREN, &usage), 0);
+	*growth_kib = usage.ru_maxrss - before;
+	return text;
+}
+
+/* A file of HEAD, a 100,000-deep nest of flow sequences (200 KB), then TAIL. */
+static void write_deep(const char *path, const char *head, const char *tail)
+{
+	size_t depth = 100000, head_len = strlen(head), tail_len = strlen(tail);
+	size_t len = head_len + 2 * depth + tail_len;
+	char *text = malloc(len);
+	cr_assert_not_null(text);
+	memcpy(text, head, head_len);
+	memset(text + head_len, '[', depth);
+	memset(text + head_len + depth, ']', depth);
+	memcpy(text + head_len + 2 * depth, tail, tail_len);
+	write_file(path, text, len);
+	free(text);
+}
+
+/*
+ * 100,000 levels in 200 KB took 37 s to refuse: locating the error parsed
+ * the whole file into a node tree, and libyaml's scanner is quadratic in
+ * the depth.  The format nests 5 levels, so a collection deeper than that
+ * is where the format has none: libcyaml refuses it where it starts, and
+ * locating reads no further than libcyaml did.  Also when the error is
+ * before the nest and locating it needs the end of its list.
+ */
+Test(policy_bounds, deep_nesting_is_refused_where_it_starts)
+{
+	static const struct {
+		const char *head, *tail, *error;
+	} cases[] = {
+		{"profile: negotiated\nversions: ", "\n",
+		 "2:12: error: versions[0]: expected a scalar, found a sequence"},
+		{"profile: negotiated\nversions: []\nfaults: ", "\n",
+		 "2:11: error: versions: empty version list; list the versions REQUEST_VERSION "
+		 "accepts"},
+	};
+	struct scratch s;
+	scratch_make(&s, "deep.yaml");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_deep(s.path, cases[i].head, cases[i].tail);
+		long growth;
+		char *got = load_in_child(s.path, &growth);
+		char want[512];
+		snprintf(want, sizeof(want), "%s:%s\n", s.path, cases[i].error);
+		cr_expect_str_eq(got, want);
+		free(got);
+	}
+	scratch_remove(&s);
 }
