@@ -18,9 +18,10 @@
 
 #define POLICY_MAX_VERSIONS 64
 /* Capability ids index a dense table: lookup is one bounds check and one load. */
-#define POLICY_MAX_CAP_ID 0xFFFFFu
-#define POLICY_MAX_IOCTLS 256
-#define POLICY_NAME_MAX	  64
+#define POLICY_MAX_CAP_ID      0xFFFFFu
+#define POLICY_MAX_IOCTLS      256
+#define POLICY_MAX_FAULT_RULES 1024
+#define POLICY_NAME_MAX	       64
 
 /* A fixed answer: >= 0 is the ioctl's return value, < 0 is -errno. */
 typedef int32_t policy_answer_t;

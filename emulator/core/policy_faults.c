@@ -20,8 +20,7 @@
 
 /* ---- faults ---- */
 
-#define FAULT_MAX_RULES 1024
-#define FAULT_MAX_MS	600000 /* ten minutes: anything longer is a mistake */
+#define FAULT_MAX_MS 600000 /* ten minutes: anything longer is a mistake */
 
 /* The ioctl a rule names: a built-in by key or display name, one of the
  * policy's ioctls by name, or any number. */
@@ -377,11 +376,6 @@ void build_faults(struct loader *ld, const struct raw_policy *raw, struct policy
 		if (get_number(ld, "faults.seed", faults->seed, 0, INT64_MAX,
 			       "a number from 0 to 2^63-1", &seed))
 			snap->fault_seed = (uint64_t)seed;
-	}
-	if (faults->rules_count > FAULT_MAX_RULES) {
-		load_error(ld, "faults.rules", "%u rules; at most %d are supported",
-			   faults->rules_count, FAULT_MAX_RULES);
-		return;
 	}
 	snap->faults = calloc(faults->rules_count + 1, sizeof(*snap->faults));
 	snap->fault_states = calloc(faults->rules_count + 1, sizeof(*snap->fault_states));

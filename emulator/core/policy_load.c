@@ -1,12 +1,13 @@
 /*
  * policy_load.c - YAML policy file -> validated policy snapshot.
  *
- * Passes, so that a user fixes a file in one go:
+ * Passes, so that a user fixes a file in one go, at a cost bounded by the
+ * file's size (POLICY_MAX_BYTES, policy_load_impl.h):
  *   1. libcyaml maps the text onto policy_schema.c (text that is not YAML,
- *      unknown keys, a sequence where a scalar belongs, ...).  libcyaml
- *      stops at its first error; its log callback is the only place that
- *      says what and where, so the log is captured and turned into one
- *      diagnostic.
+ *      unknown keys, a sequence where a scalar belongs, a list past its
+ *      maximum, ...).  libcyaml stops at its first error; its log callback
+ *      is the only place that says what and where, so the log is captured
+ *      and turned into one diagnostic.
  *   2. Every value is checked and converted here (numbers, errno names,
  *      duplicates, ranges, what the profile allows).  All scalars are loaded
  *      as strings so that this pass, not libcyaml, words the errors and
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cyaml/cyaml.h>
@@ -37,8 +39,6 @@
 #include "files.h"
 #include "policy.h"
 #include "policy_load_impl.h"
-
-#define POLICY_FILE_MAX (64u << 20)
 
 /* ---- semantic pass ---- */
 
@@ -84,17 +84,13 @@ static void build_versions(struct loader *ld, const struct raw_policy *raw,
 				   desc->name);
 		return;
 	}
-	/* An empty list is refused by the schema (min 1): zero means absent. */
+	/* The schema holds the list to 1 ... POLICY_MAX_VERSIONS entries: zero means
+	 * absent, and snap->versions has room for every one. */
 	if (!raw->versions_count) {
 		load_error(ld, "",
 			   "profile %s needs `versions:`, the list of versions REQUEST_VERSION "
 			   "accepts",
 			   desc->name);
-		return;
-	}
-	if (raw->versions_count > POLICY_MAX_VERSIONS) {
-		load_error(ld, "versions", "%u versions listed; at most %d are supported",
-			   raw->versions_count, POLICY_MAX_VERSIONS);
 		return;
 	}
 	for (unsigned i = 0; i < raw->versions_count; i++) {
@@ -339,11 +335,6 @@ static void build_ioctls(struct loader *ld, const struct raw_policy *raw,
 			 struct policy_snapshot *snap, const struct profile_desc *desc)
 {
 	char path[96];
-	if (raw->ioctls_count > POLICY_MAX_IOCTLS) {
-		load_error(ld, "ioctls", "%u ioctls listed; at most %d are supported",
-			   raw->ioctls_count, POLICY_MAX_IOCTLS);
-		return;
-	}
 	snap->ioctls = calloc(EMU_OP_BUILTIN_COUNT + raw->ioctls_count, sizeof(*snap->ioctls));
 	if (!snap->ioctls)
 		abort();
@@ -513,9 +504,21 @@ static struct policy_snapshot *build_snapshot(struct loader *ld, const struct ra
 
 /* ---- entry points ---- */
 
+static void too_large(struct diag_list *diags, const char *name, unsigned long long size)
+{
+	diag_add(diags, name, 0, 0,
+		 "%llu bytes, more than the %u MiB a policy may have; a policy is a few "
+		 "kilobytes: is this the right file?",
+		 size, POLICY_MAX_BYTES >> 20);
+}
+
 struct policy_snapshot *policy_load_buffer(const char *name, const char *data, size_t len,
 					   struct diag_list *diags)
 {
+	if (len > POLICY_MAX_BYTES) {
+		too_large(diags, name, len);
+		return NULL;
+	}
 	struct loader ld = {.file = name, .data = data, .len = len, .diags = diags};
 	loader_start(&ld);
 	struct policy_snapshot *snap = NULL;
@@ -558,42 +561,53 @@ out:
 struct policy_snapshot *policy_load_file(const char *path, struct diag_list *diags)
 {
 	int fd = files_open_read(path, "policy", diags);
-	FILE *file = fd >= 0 ? fdopen(fd, "rb") : NULL;
-	if (!file) {
-		if (fd >= 0) {
-			diag_add(diags, path, 0, 0, "policy: %s", strerror(errno));
-			close(fd);
-		}
+	if (fd < 0)
+		return NULL;
+	/* Refused by its size before a byte is read; read at most one byte more
+	 * than a policy may have, in case it grows meanwhile. */
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		diag_add(diags, path, 0, 0, "fstat: %s", strerror(errno));
+		close(fd);
 		return NULL;
 	}
-	char *data = NULL;
-	size_t len = 0, cap = 0;
+	if ((unsigned long long)st.st_size > POLICY_MAX_BYTES) {
+		too_large(diags, path, (unsigned long long)st.st_size);
+		close(fd);
+		return NULL;
+	}
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *data = malloc(cap);
+	if (!data)
+		abort();
 	for (;;) {
 		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			char *grown = cap <= POLICY_FILE_MAX ? realloc(data, cap) : NULL;
-			if (!grown) {
-				diag_add(diags, path, 0, 0, "larger than %u MiB; not a policy",
-					 POLICY_FILE_MAX >> 20);
-				free(data);
-				fclose(file);
-				return NULL;
-			}
-			data = grown;
+			cap = cap * 2 > POLICY_MAX_BYTES + 1 ? POLICY_MAX_BYTES + 1 : cap * 2;
+			if (len == cap)
+				break; /* one byte over: too large */
+			data = realloc(data, cap);
+			if (!data)
+				abort();
 		}
-		size_t got = fread(data + len, 1, cap - len, file);
-		len += got;
+		ssize_t got = read(fd, data + len, cap - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			diag_add(diags, path, 0, 0, "read: %s", strerror(errno));
+			free(data);
+			close(fd);
+			return NULL;
+		}
 		if (got == 0)
 			break;
+		len += (size_t)got;
 	}
-	int read_error = ferror(file);
-	fclose(file);
-	if (read_error) {
-		diag_add(diags, path, 0, 0, "read: %s", strerror(EIO));
-		free(data);
-		return NULL;
-	}
-	struct policy_snapshot *snap = policy_load_buffer(path, data, len, diags);
+	close(fd);
+	struct policy_snapshot *snap = NULL;
+	if (len > POLICY_MAX_BYTES)
+		too_large(diags, path, len);
+	else
+		snap = policy_load_buffer(path, data, len, diags);
 	free(data);
 	return snap;
 }

@@ -15,6 +15,20 @@
 
 #include "policy.h"
 
+/*
+ * The loader's bounds (docs/policy.md), so that any input costs time and
+ * memory in proportion to its size:
+ *   - POLICY_MAX_BYTES, checked before a byte is read;
+ *   - every sequence's maximum, in the schema (policy_schema.c,
+ *     policy_root.c), which libcyaml checks before it allocates an entry;
+ *   - nesting: the format has 5 levels, and libcyaml refuses a collection
+ *     where the schema has none where it starts, so it never reads deeper.
+ *     Locating an error reads no further than libcyaml did, or than the
+ *     valid document it accepted.
+ */
+#define POLICY_MAX_BYTES  (8u << 20) /* twice bench/'s 100,000 capabilities */
+#define POLICY_MAX_ERRORS 100	     /* reported; the rest are counted */
+
 /* Where an error is: the node at PATH, or the key KEY of the mapping at PATH
  * (its second occurrence if SECOND).  Resolved in one pass (policy_locate.c). */
 struct locate_request {

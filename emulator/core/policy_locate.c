@@ -69,8 +69,17 @@ static void add_request(struct loader *ld, const char *path, const char *key, bo
 	};
 }
 
+/* Past POLICY_MAX_ERRORS, errors are only counted: what is shown stays
+ * readable, and a file of a million mistakes costs no more than its size. */
+static bool error_shown(struct loader *ld)
+{
+	return ld->errors++ < POLICY_MAX_ERRORS;
+}
+
 void load_error(struct loader *ld, const char *path, const char *fmt, ...)
 {
+	if (!error_shown(ld))
+		return;
 	char shown[256], message[768];
 	va_list ap;
 	va_start(ap, fmt);
@@ -82,7 +91,6 @@ void load_error(struct loader *ld, const char *path, const char *fmt, ...)
 	else
 		diag_add(ld->diags, ld->file, 0, 0, "%s", message);
 	add_request(ld, path, NULL, false);
-	ld->errors++;
 }
 
 /* ---- reading the input as libyaml events ---- */
@@ -470,6 +478,7 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 			       cyaml_err_t err)
 {
 	char path[512] = "", key[128], expected[32], got[32];
+	unsigned max;
 	for (unsigned i = capture->depth; i-- > 0;) {
 		size_t len = strlen(path);
 		snprintf(path + len, sizeof(path) - len, "%s%s", len ? "." : "",
@@ -499,6 +508,17 @@ static void report_cyaml_error(struct loader *ld, const struct cyaml_log_capture
 		second = true;
 		diag_add(ld->diags, ld->file, 0, 0, "%s%s`%s` is given twice; keep one", shown, sep,
 			 key);
+	} else if (sscanf(capture->message, "Excessive entries (%u max)", &max) == 1) {
+		/* Refused before the entry is read: the backtrace's last entry is
+		 * the one before.  Point at the first entry too many. */
+		char *last = strrchr(path, '.');
+		char *list_end = last ? last : path + strlen(path);
+		snprintf(list_end, sizeof(path) - (size_t)(list_end - path), "%s%u",
+			 last ? "." : "", max);
+		path_display(path, shown, sizeof(shown));
+		diag_add(ld->diags, ld->file, 0, 0,
+			 "%s: a list of at most %u entries; remove this one and those after it",
+			 shown, max);
 	} else if (!strncmp(capture->message, "Insufficient entries (0 of", 26)) {
 		/* The version lists and a property's banks have a minimum: an empty
 		 * one.  The backtrace ends in an entry index that does not exist:
@@ -613,4 +633,8 @@ void loader_done(struct loader *ld)
 	if (count > first + 1)
 		qsort(ld->diags->items + first, count - first, sizeof(*ld->diags->items),
 		      cmp_position);
+	if (ld->errors > POLICY_MAX_ERRORS)
+		diag_add(ld->diags, ld->file, 0, 0,
+			 "%u more errors not shown; fix these, then check again",
+			 ld->errors - POLICY_MAX_ERRORS);
 }

@@ -30,7 +30,7 @@ static const cyaml_schema_field_t property_fields[] = {
 	STR_FIELD("status", struct raw_property, status),
 	STR_FIELD("set", struct raw_property, set),
 	CYAML_FIELD_SEQUENCE("banks", OPT, struct raw_property, banks, &loader_string_entry, 1,
-			     CYAML_UNLIMITED),
+			     MSHV_EMU_HV_MAX_BANKS),
 	CYAML_FIELD_END,
 };
 
@@ -40,15 +40,16 @@ static const cyaml_schema_value_t property_entry = {
 
 const cyaml_schema_field_t root_hypervisor_fields[] = {
 	CYAML_FIELD_SEQUENCE("properties", OPT, struct raw_hypervisor, properties, &property_entry,
-			     0, CYAML_UNLIMITED),
+			     0, POLICY_MAX_PROPERTIES),
+	/* Bits of one 64-bit bank. */
 	CYAML_FIELD_SEQUENCE("vmm_capabilities", OPT, struct raw_hypervisor, vmm_capabilities,
-			     &loader_string_entry, 0, CYAML_UNLIMITED),
+			     &loader_string_entry, 0, 64),
 	CYAML_FIELD_END,
 };
 
 const cyaml_schema_field_t root_partition_fields[] = {
 	CYAML_FIELD_SEQUENCE("properties", OPT, struct raw_partition, properties, &property_entry,
-			     0, CYAML_UNLIMITED),
+			     0, POLICY_MAX_PROPERTIES),
 	STR_FIELD("unemulated_status", struct raw_partition, unemulated_status),
 	CYAML_FIELD_END,
 };
@@ -226,12 +227,6 @@ static bool build_host_entry(struct loader *ld, const char *path, const struct r
 		out->status = (uint16_t)status;
 		return ok;
 	}
-	if (raw->banks_count > MSHV_EMU_HV_MAX_BANKS) {
-		snprintf(sub, sizeof(sub), "%s.banks", path);
-		load_error(ld, sub, "%u banks; a property's output holds at most %d",
-			   raw->banks_count, MSHV_EMU_HV_MAX_BANKS);
-		return false;
-	}
 	out->banks = calloc(raw->banks_count, sizeof(*out->banks));
 	if (!out->banks)
 		abort();
@@ -313,12 +308,7 @@ static void build_host(struct loader *ld, const struct raw_hypervisor *raw,
 		       struct policy_snapshot *snap)
 {
 	char path[96];
-	unsigned given = raw ? raw->properties_count : 0;
-	if (given > POLICY_MAX_PROPERTIES) {
-		load_error(ld, "hypervisor.properties", "%u properties; at most %d are supported",
-			   given, POLICY_MAX_PROPERTIES);
-		given = 0;
-	}
+	unsigned given = raw ? raw->properties_count : 0; /* at most POLICY_MAX_PROPERTIES */
 	struct policy_property *table = calloc(COUNT(default_host) + given + 1, sizeof(*table));
 	if (!table)
 		abort();
@@ -371,12 +361,7 @@ static void build_partition(struct loader *ld, const struct raw_partition *raw,
 			    struct policy_snapshot *snap)
 {
 	char path[96], sub[160];
-	unsigned given = raw ? raw->properties_count : 0;
-	if (given > POLICY_MAX_PROPERTIES) {
-		load_error(ld, "partition.properties", "%u properties; at most %d are supported",
-			   given, POLICY_MAX_PROPERTIES);
-		given = 0;
-	}
+	unsigned given = raw ? raw->properties_count : 0; /* at most POLICY_MAX_PROPERTIES */
 	struct policy_partition_property *table =
 		calloc(COUNT(default_partition) + given + 1, sizeof(*table));
 	bool *from_host = calloc(COUNT(default_partition) + given + 1, sizeof(*from_host));

@@ -2,6 +2,9 @@
  * policy_schema.c - what libcyaml maps of a policy: every key of the
  * format, every scalar as a string, so that the semantic pass (policy_load.c,
  * policy_faults.c, policy_root.c) words every error and reports all of them.
+ *
+ * Every sequence has its maximum here: libcyaml checks it before it
+ * allocates an entry, so a long list costs no more than its first entries.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -52,7 +55,7 @@ static const cyaml_schema_field_t cap_fields[] = {
 	STR_FIELD("id", struct raw_cap, id),
 	STR_FIELD("value", struct raw_cap, value),
 	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_cap, versions, &loader_string_entry, 1,
-			     CYAML_UNLIMITED),
+			     POLICY_MAX_VERSIONS),
 	CYAML_FIELD_END,
 };
 
@@ -118,7 +121,7 @@ static const cyaml_schema_value_t fault_entry = {
 static const cyaml_schema_field_t faults_fields[] = {
 	STR_FIELD("seed", struct raw_faults, seed),
 	CYAML_FIELD_SEQUENCE("rules", OPT, struct raw_faults, rules, &fault_entry, 0,
-			     CYAML_UNLIMITED),
+			     POLICY_MAX_FAULT_RULES),
 	CYAML_FIELD_END,
 };
 
@@ -155,9 +158,10 @@ static const cyaml_schema_field_t policy_fields[] = {
 	STR_FIELD("profile", struct raw_policy, profile),
 	CYAML_FIELD_MAPPING_PTR("device", OPT, struct raw_policy, device, device_fields),
 	CYAML_FIELD_SEQUENCE("versions", OPT, struct raw_policy, versions, &loader_string_entry, 1,
-			     CYAML_UNLIMITED),
+			     POLICY_MAX_VERSIONS),
+	/* As many as there are ids: more would repeat one. */
 	CYAML_FIELD_SEQUENCE("capabilities", OPT, struct raw_policy, capabilities, &cap_entry, 0,
-			     CYAML_UNLIMITED),
+			     POLICY_MAX_CAP_ID + 1),
 	{.key = "errors",
 	 .value = {.type = CYAML_MAPPING,
 		   .flags = CYAML_FLAG_OPTIONAL,
@@ -181,7 +185,7 @@ static const cyaml_schema_field_t policy_fields[] = {
 		   .mapping = {.fields = fixed_answer_fields}},
 	 .data_offset = 0},
 	CYAML_FIELD_SEQUENCE("ioctls", OPT, struct raw_policy, ioctls, &ioctl_entry, 0,
-			     CYAML_UNLIMITED),
+			     POLICY_MAX_IOCTLS),
 	CYAML_FIELD_MAPPING_PTR("faults", OPT, struct raw_policy, faults, faults_fields),
 	CYAML_FIELD_MAPPING_PTR("hypervisor", OPT, struct raw_policy, hypervisor,
 				root_hypervisor_fields),

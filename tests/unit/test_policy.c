@@ -6,6 +6,7 @@
  * to commit are generated here, and refused at their first excess.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,4 +308,114 @@ Test(policy_bounds, deep_nesting_is_refused_where_it_starts)
 		free(got);
 	}
 	scratch_remove(&s);
+}
+
+/* A 10 MB `versions:` list took 1 GB.  A list just under the size cap is
+ * refused at its 65th entry, before libcyaml allocates it, in memory that
+ * does not grow with the list. */
+Test(policy_bounds, a_long_list_is_refused_at_its_first_entry_too_many)
+{
+	struct scratch s;
+	scratch_make(&s, "wide.yaml");
+	const char head[] = "profile: negotiated\nversions:\n", entry[] = "- 12345\n";
+	size_t size = sizeof(head) - 1, limit = 8u << 20;
+	char *text = malloc(limit);
+	cr_assert_not_null(text);
+	memcpy(text, head, size);
+	for (; size + sizeof(entry) - 1 <= limit; size += sizeof(entry) - 1)
+		memcpy(text + size, entry, sizeof(entry) - 1);
+	write_file(s.path, text, size);
+	free(text);
+	long growth;
+	char *got = load_in_child(s.path, &growth);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "%s:67:3: error: versions[64]: a list of at most 64 entries; remove this one and "
+		 "those after it\n",
+		 s.path);
+	cr_expect_str_eq(got, want);
+	/* The file is read whole (8 MiB); keeping its million entries cost 35
+	 * times that.  (Under ASan, the peak counts freed memory held in its
+	 * quarantine: libyaml's events of the whole pre-pass.) */
+#ifndef __SANITIZE_ADDRESS__
+	cr_expect_lt(growth, 16 * 1024, "loading an 8 MiB list grew the peak RSS by %ld KiB",
+		     growth);
+#endif
+	free(got);
+	scratch_remove(&s);
+}
+
+/* The size cap is checked before a byte is read: a 10 MB file (sparse, so
+ * making it costs nothing) is refused by its size.  8 MiB is still a policy. */
+Test(policy_bounds, a_file_over_one_mib_is_refused_by_its_size)
+{
+	struct scratch s;
+	scratch_make(&s, "big.yaml");
+	int fd = open(s.path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 10 << 20), 0);
+	close(fd);
+	long growth;
+	char *got = load_in_child(s.path, &growth);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "%s: error: 10485760 bytes, more than the 8 MiB a policy may have; a policy is "
+		 "a few kilobytes: is this the right file?\n",
+		 s.path);
+	cr_expect_str_eq(got, want);
+	free(got);
+
+	/* Exactly 8 MiB (a policy, then a comment to fill it) loads. */
+	const char head[] = "profile: negotiated\nversions: [1]\n#";
+	char *text = malloc(8u << 20);
+	cr_assert_not_null(text);
+	memset(text, 'x', 8u << 20);
+	memcpy(text, head, sizeof(head) - 1);
+	text[(8u << 20) - 1] = '\n';
+	write_file(s.path, text, 8u << 20);
+	got = load_in_child(s.path, &growth);
+	cr_expect_str_eq(got, "loaded\n");
+	free(got);
+	/* One byte more does not. */
+	FILE *file = fopen(s.path, "a");
+	cr_assert_not_null(file);
+	fputc('\n', file);
+	fclose(file);
+	got = load_in_child(s.path, &growth);
+	snprintf(want, sizeof(want),
+		 "%s: error: 8388609 bytes, more than the 8 MiB a policy may have; a policy is "
+		 "a few kilobytes: is this the right file?\n",
+		 s.path);
+	cr_expect_str_eq(got, want);
+	free(got);
+	free(text);
+	scratch_remove(&s);
+}
+
+/* Past 100 errors, the rest are counted, not kept: a file of a million
+ * mistakes costs no more than its size, and what is shown stays readable. */
+Test(policy_bounds, errors_past_one_hundred_are_counted)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *mem = open_memstream(&text, &size);
+	fprintf(mem, "profile: rfc-2021\ncapabilities:\n");
+	for (int i = 0; i < 150; i++)
+		fprintf(mem, "  - {name: C%d, id: x%d, value: 1}\n", i, i);
+	fclose(mem);
+	struct diag_list diags = {0};
+	cr_expect_null(policy_load_buffer("many.yaml", text, size, &diags));
+	cr_assert_eq(diags.count, 101);
+	char line[512];
+	diag_format(&diags.items[0], line, sizeof(line));
+	cr_expect_str_eq(line, "many.yaml:3:20: error: capabilities[0].id: `x0` is not a number; "
+			       "expected a capability id from 0 to 0xfffff");
+	diag_format(&diags.items[99], line, sizeof(line));
+	cr_expect_str_eq(line, "many.yaml:102:21: error: capabilities[99].id: `x99` is not a "
+			       "number; expected a capability id from 0 to 0xfffff");
+	diag_format(&diags.items[100], line, sizeof(line));
+	cr_expect_str_eq(line,
+			 "many.yaml: error: 50 more errors not shown; fix these, then check again");
+	diag_free(&diags);
+	free(text);
 }
