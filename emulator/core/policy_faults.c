@@ -409,7 +409,7 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 	const cyaml_config_t config = {.log_fn = capture_cyaml_log,
 				       .log_ctx = &capture,
 				       .mem_fn = loader_mem,
-				       .log_level = CYAML_LOG_ERROR,
+				       .log_level = CYAML_LOG_WARNING, /* a second document */
 				       .flags = CYAML_CFG_NO_ALIAS};
 	static const cyaml_schema_value_t rule_schema = {
 		CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_fault, fault_fields),
@@ -424,10 +424,13 @@ struct fault_rule *policy_parse_fault(const struct policy_snapshot *snap, const 
 				    "CHECK_EXTENSION}, action: {errno: EIO}}");
 		goto out;
 	}
+	if (capture.second_document)
+		report_second_document(&ld);
 	rule = calloc(1, sizeof(*rule));
 	if (!rule)
 		abort();
-	if (!build_fault(&ld, "", raw, snap, rule)) {
+	if (!build_fault(&ld, "", raw, snap, rule) || capture.second_document) {
+		fault_rule_free(rule);
 		free(rule);
 		rule = NULL;
 	} else if (!raw->when) {

@@ -527,7 +527,7 @@ struct policy_snapshot *policy_load_buffer(const char *name, const char *data, s
 		.log_fn = capture_cyaml_log,
 		.log_ctx = &capture,
 		.mem_fn = loader_mem,
-		.log_level = CYAML_LOG_ERROR,
+		.log_level = CYAML_LOG_WARNING, /* for a second document */
 		.flags = CYAML_CFG_NO_ALIAS,
 	};
 	struct raw_policy *raw = NULL;
@@ -539,6 +539,8 @@ struct policy_snapshot *policy_load_buffer(const char *name, const char *data, s
 			"a policy is a YAML mapping; start it with `profile: negotiated`");
 		goto out;
 	}
+	if (capture.second_document)
+		report_second_document(&ld);
 	snap = build_snapshot(&ld, raw);
 	cyaml_free(&config, &policy_schema, raw, 0);
 	if (snap && ld.errors) {

@@ -201,12 +201,15 @@ struct cyaml_log_capture {
 	char message[512];
 	char segments[16][72]; /* innermost first */
 	unsigned depth;
+	bool second_document; /* it warned that it ignores one */
 };
 
 void capture_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args);
 /* libcyaml failed: say why in the input's terms (WHAT: what a document is). */
 void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capture,
 			 cyaml_err_t err, const char *what);
+/* libcyaml loaded the first document and ignored the rest: refuse them. */
+void report_second_document(struct loader *ld);
 /* loader_start - LD, its input and diagnostics set, starts loading. */
 void loader_start(struct loader *ld);
 /* loader_done - give every error its FILE:LINE:COL (one pass over the

@@ -445,10 +445,14 @@ void capture_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ar
 	struct cyaml_log_capture *capture = ctx;
 	char line[512], name[64];
 	unsigned entry;
-	if (level < CYAML_LOG_ERROR)
-		return;
 	vsnprintf(line, sizeof(line), fmt, args);
 	line[strcspn(line, "\n")] = '\0';
+	/* The only warning that matters: it reads the first document, and
+	 * drops the rest without a word. */
+	if (level == CYAML_LOG_WARNING && !strncmp(line, "Ignoring documents after first", 30))
+		capture->second_document = true;
+	if (level < CYAML_LOG_ERROR)
+		return;
 	if (sscanf(line, "  in mapping field '%63[^']'", name) == 1) {
 		if (capture->depth < 16)
 			snprintf(capture->segments[capture->depth++], 72, "%s", name);
@@ -607,6 +611,25 @@ void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capt
 	} else {
 		report_cyaml_error(ld, capture, err);
 	}
+}
+
+void report_second_document(struct loader *ld)
+{
+	struct reader r;
+	unsigned documents = 0, line = 0, column = 0;
+	reader_open(&r, ld);
+	while (reader_next(&r)) {
+		if (r.event.type == YAML_DOCUMENT_START_EVENT && ++documents == 2) {
+			line = (unsigned)r.event.start_mark.line + 1;
+			column = (unsigned)r.event.start_mark.column + 1;
+			break;
+		}
+	}
+	reader_close(&r);
+	diag_add(ld->diags, ld->file, line, column,
+		 "a second YAML document; a policy is one document: remove this one, or merge "
+		 "it into the first");
+	ld->errors++;
 }
 
 void loader_start(struct loader *ld)

@@ -283,7 +283,8 @@ static void write_deep(const char *path, const char *head, const char *tail)
  * the depth.  The format nests 5 levels, so a collection deeper than that
  * is where the format has none: libcyaml refuses it where it starts, and
  * locating reads no further than libcyaml did.  Also when the error is
- * before the nest and locating it needs the end of its list.
+ * before the nest and locating it needs the end of its list, and when the
+ * nest is a second document.
  */
 Test(policy_bounds, deep_nesting_is_refused_where_it_starts)
 {
@@ -295,6 +296,9 @@ Test(policy_bounds, deep_nesting_is_refused_where_it_starts)
 		{"profile: negotiated\nversions: []\nfaults: ", "\n",
 		 "2:11: error: versions: empty version list; list the versions REQUEST_VERSION "
 		 "accepts"},
+		{"profile: negotiated\nversions: [1]\n---\n", "\n",
+		 "3:1: error: a second YAML document; a policy is one document: remove this one, "
+		 "or merge it into the first"},
 	};
 	struct scratch s;
 	scratch_make(&s, "deep.yaml");
@@ -418,4 +422,30 @@ Test(policy_bounds, errors_past_one_hundred_are_counted)
 			 "many.yaml: error: 50 more errors not shown; fix these, then check again");
 	diag_free(&diags);
 	free(text);
+}
+
+/* `mshvctl inject` rule text has the same checks and bounds. */
+Test(policy_bounds, an_injected_rule_has_the_same_checks)
+{
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap = policy_load_default(&diags);
+	cr_assert_not_null(snap);
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{"{name: x, action: {errno: EIO}}\n---\n{name: y}",
+		 "inject:2:1: error: a second YAML document; a policy is one document: remove this "
+		 "one, or merge it into the first"},
+		{"{name: x, action: [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]}",
+		 "inject:1:19: error: action: expected a mapping, found a sequence"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char line[512];
+		cr_expect_null(policy_parse_fault(snap, "inject", cases[i].text, &diags));
+		cr_assert_eq(diags.count, 1, "%s", cases[i].text);
+		diag_format(&diags.items[0], line, sizeof(line));
+		cr_expect_str_eq(line, cases[i].error);
+		diag_free(&diags);
+	}
+	policy_free(snap);
 }
