@@ -20,7 +20,8 @@
 
 /* ---- scalar conversions ---- */
 
-/* Decimal or 0x-hex, optionally negative.  Leading zeros are decimal (YAML 1.2). */
+/* Decimal or 0x-hex, optionally negative.  Leading zeros are decimal (YAML 1.2).
+ * A negative zero (`-0`, `-0x0`) is not a number: a sign says it is below 0. */
 bool parse_int(const char *text, int64_t *out)
 {
 	if (!text)
@@ -37,7 +38,7 @@ bool parse_int(const char *text, int64_t *out)
 	char *end;
 	errno = 0;
 	unsigned long long magnitude = strtoull(digits, &end, base);
-	if (*end || errno || magnitude > INT64_MAX)
+	if (*end || errno || magnitude > INT64_MAX || (negative && !magnitude))
 		return false;
 	*out = negative ? -(int64_t)magnitude : (int64_t)magnitude;
 	return true;
@@ -49,7 +50,11 @@ bool get_number(struct loader *ld, const char *path, const char *text, int64_t m
 {
 	int64_t number;
 	if (!parse_int(text, &number)) {
-		load_error(ld, path, "`%s` is not a number; expected %s", text ? text : "", what);
+		if (text && *text == '-' && parse_int(text + 1, &number) && !number)
+			load_error(ld, path, "`%s` is a signed zero; write 0", text);
+		else
+			load_error(ld, path, "`%s` is not a number; expected %s", text ? text : "",
+				   what);
 		return false;
 	}
 	if (number < min || number > max) {

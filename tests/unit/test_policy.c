@@ -438,6 +438,8 @@ Test(policy_bounds, an_injected_rule_has_the_same_checks)
 		 "one, or merge it into the first"},
 		{"{name: x, action: [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]}",
 		 "inject:1:19: error: action: expected a mapping, found a sequence"},
+		{"{name: x, match: {arg: -0}, action: {errno: EIO}}",
+		 "inject:1:24: error: match.arg: `-0` is a signed zero; write 0"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char line[512];
