@@ -21,6 +21,7 @@
 /* ---- faults ---- */
 
 #define FAULT_MAX_MS 600000 /* ten minutes: anything longer is a mistake */
+#define COMM_MAX     15	    /* the kernel's TASK_COMM_LEN, 16, less its NUL */
 
 /* The ioctl a rule names: a built-in by key or display name, one of the
  * policy's ioctls by name, or any number. */
@@ -35,6 +36,48 @@ static const struct policy_ioctl *find_ioctl_by_name(const struct policy_snapsho
 			return entry;
 	}
 	return NULL;
+}
+
+/* Where the bracket expression opening at OPEN ends (its `]`), as fnmatch
+ * reads it, or NULL if it does not (then `[` is an ordinary character).  One
+ * holding a `[` (a class such as [:digit:], or a stray one) is taken to run
+ * to the glob's last `]`: the count below may then be short, never long. */
+static const char *bracket_end(const char *open)
+{
+	const char *p = open + 1;
+	if (*p == '!' || *p == '^')
+		p++;
+	if (*p == ']') /* first: a member, not the end */
+		p++;
+	for (; *p; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		else if (*p == '[')
+			return strrchr(p, ']');
+		else if (*p == ']')
+			return p;
+	}
+	return NULL;
+}
+
+/* The fewest bytes a name matching GLOB (fnmatch, no flags) can have: `*`
+ * none, `?`, a bracket expression or any other character at least one. */
+static size_t glob_min_bytes(const char *glob)
+{
+	size_t bytes = 0;
+	for (const char *p = glob; *p; p++) {
+		if (*p == '*')
+			continue;
+		bytes++;
+		if (*p == '\\' && p[1]) {
+			p++;
+		} else if (*p == '[') {
+			const char *end = bracket_end(p);
+			if (end)
+				p = end;
+		}
+	}
+	return bytes;
 }
 
 /* Does CMD carry the u32 argument a rule's `arg` would match? */
@@ -123,8 +166,16 @@ static void build_fault_match(struct loader *ld, const char *path, const struct 
 	}
 	if (m->comm) {
 		snprintf(sub, sizeof(sub), "%s.match.comm", path);
+		size_t least = glob_min_bytes(m->comm);
 		if (!*m->comm) {
 			load_error(ld, sub, "empty command name; give a glob such as cloud-hyper*");
+			*ok = false;
+		} else if (least > COMM_MAX) {
+			load_error(ld, sub,
+				   "`%s` can never match: a command name (comm) has at most %d "
+				   "bytes, and this glob needs %zu; shorten it, such as "
+				   "cloud-hyper*",
+				   m->comm, COMM_MAX, least);
 			*ok = false;
 		} else {
 			rule->comm_glob = strdup(m->comm);

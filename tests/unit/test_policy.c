@@ -440,6 +440,10 @@ Test(policy_bounds, an_injected_rule_has_the_same_checks)
 		 "inject:1:19: error: action: expected a mapping, found a sequence"},
 		{"{name: x, match: {arg: -0}, action: {errno: EIO}}",
 		 "inject:1:24: error: match.arg: `-0` is a signed zero; write 0"},
+		{"{name: x, match: {comm: cloud-hypervisor}, action: {errno: EIO}}",
+		 "inject:1:25: error: match.comm: `cloud-hypervisor` can never match: a command "
+		 "name (comm) has at most 15 bytes, and this glob needs 16; shorten it, such as "
+		 "cloud-hyper*"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char line[512];
