@@ -349,6 +349,43 @@ Test(run, an_unprivileged_user_sees_the_device)
 	int status = run_argv(argv);
 	cr_expect_eq(status, 0, "%s", output);
 	cr_expect(strstr(output, "REQUEST_VERSION"), "mshv-probe reported the device: %s", output);
+	/* mshv-ioctls 0.7's create_vm to a VP, as that user, with a transcript
+	 * the run writes as that user. */
+	char policy[512], trace[] = "/tmp/mshv-run-trace-XXXXXX";
+	snprintf(policy, sizeof(policy), "%s/microsoft.yaml", env_path("MSHV_EMU_POLICIES"));
+	temp_file(trace, NULL);
+	cr_assert_eq(chown(trace, 65534, 65534), 0);
+	const char *crate[] = {"setpriv",
+			       "--reuid",
+			       "65534",
+			       "--regid",
+			       "65534",
+			       "--clear-groups",
+			       env_path("MSHV_EMU_RUN"),
+			       "--policy",
+			       policy,
+			       "--trace",
+			       trace,
+			       "--transport",
+			       "preload",
+			       "--",
+			       client(),
+			       "crate",
+			       "0x00F1FFFF7FFFFFFF",
+			       "0x17",
+			       NULL};
+	status = run_argv(crate);
+	cr_expect_eq(status, 0, "crate as user 65534: %s", output);
+	FILE *f = fopen(trace, "r");
+	cr_assert_not_null(f);
+	static char text[1 << 16];
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	unlink(trace);
+	cr_expect(strstr(text, "\"ioctl\":\"MSHV_INITIALIZE_PARTITION\"") &&
+			  strstr(text, "\"uid\":65534"),
+		  "the transcript shows the user's calls:\n%s", text);
 }
 
 /* ---- --transport fuse (cuse runs in the VM: tests/vm/transports.sh) ---- */
