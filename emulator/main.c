@@ -2,13 +2,14 @@
  * main.c - the mshv-emu daemon: options, policy loading, SIGHUP reload,
  * picking a front end, shutdown.
  *
- * Start-up order matters (STYLE.md): parse options, load the policy (fail
- * fast, before anything is created), block SIGHUP and give it a handler of
- * our own before libfuse sets up (libfuse only installs its teardown
- * handlers where the disposition is still the default, and would otherwise
- * exit on SIGHUP), start the reload thread, then hand over to a front end,
- * which signals readiness once the node exists.  It never daemonizes: run
- * it under a supervisor, or with & and --ready-fd.
+ * Start-up order matters: parse options, load the policy (fail fast,
+ * before anything is created), block SIGHUP and give it a handler of our
+ * own before libfuse sets up (libfuse only installs its teardown handlers
+ * where the disposition is still the default, and would otherwise exit on
+ * SIGHUP), then hand over to a front end.  Once the node exists it calls
+ * node_made, still with no other thread: the transcript, the reload thread
+ * and the control socket start there; then it signals readiness.  It never
+ * daemonizes: run it under a supervisor, or with & and --ready-fd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -261,6 +262,41 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 	return -1;
 }
 
+/* ---- once the node exists ---- */
+
+struct start {
+	struct daemon *daemon;
+	const struct daemon_options *options;
+	struct reloader reloader;
+	bool reloading; /* the reload thread runs */
+};
+
+/* The node exists, and no other thread yet: start the rest. */
+static int node_made(void *arg)
+{
+	struct start *start = arg;
+	struct daemon *daemon = start->daemon;
+	if (start->options->trace) {
+		struct diag_list diags = {0};
+		struct trace *trace = trace_open(start->options->trace, &diags);
+		diag_print(&diags, stderr);
+		diag_free(&diags);
+		if (!trace)
+			return 1;
+		core_trace_start(&daemon->core, trace);
+	}
+	/* It only sigwaits SIGHUP; nothing else may land there.  A SIGHUP sent
+	 * before it starts waits, blocked, for it. */
+	if (front_thread_create(&start->reloader.thread, reload_thread, &start->reloader) != 0) {
+		emu_log("start: cannot create the reload thread");
+		return 1;
+	}
+	start->reloading = true;
+	if (*start->options->control && control_start(daemon, start->options->control) != 0)
+		return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_options options;
@@ -268,6 +304,7 @@ int main(int argc, char **argv)
 	if (exit_code >= 0)
 		return exit_code;
 
+	int rc = 1;
 	struct policy_snapshot *snap = daemon_load_policy(options.policy_path);
 	if (!snap) {
 		fprintf(stderr, "mshv-emu: %s: not serving an invalid policy\n",
@@ -277,8 +314,7 @@ int main(int argc, char **argv)
 	if (options.ready_fd >= 0 && fcntl(options.ready_fd, F_GETFD) < 0) {
 		fprintf(stderr, "mshv-emu: --ready-fd %d: not an open file descriptor\n",
 			options.ready_fd);
-		policy_free(snap);
-		return 1;
+		goto out_policy;
 	}
 	if (options.cpus) {
 		/* Before any thread exists: every thread inherits the mask. */
@@ -286,10 +322,12 @@ int main(int argc, char **argv)
 		parse_cpus(options.cpus, &cpus);
 		if (sched_setaffinity(0, sizeof(cpus), &cpus) != 0) {
 			fprintf(stderr, "mshv-emu: --cpu %s: %s\n", options.cpus, strerror(errno));
-			policy_free(snap);
-			return 1;
+			goto out_policy;
 		}
 	}
+	enum front_kind kind = options.front;
+	if (kind == FRONT_AUTO)
+		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
 	char name[POLICY_NAME_MAX];
 	snprintf(name, sizeof(name), "%s", options.name ? options.name : snap->device_name);
 	unsigned mode = snap->device_mode;
@@ -319,35 +357,16 @@ int main(int argc, char **argv)
 	daemon.release_held = front_hold_release;
 	daemon.node_path = front_node_path;
 	pthread_mutex_init(&daemon.reload_lock, NULL);
-	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path))) {
-		policy_free(snap);
-		return 1;
-	}
+	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path)))
+		goto out_policy;
 	core_init(&daemon.core, snap);
-	int rc = 1;
-	if (options.trace) {
-		struct diag_list diags = {0};
-		struct trace *trace = trace_open(options.trace, &diags);
-		diag_print(&diags, stderr);
-		diag_free(&diags);
-		if (!trace)
-			goto out_core;
-		core_trace_start(&daemon.core, trace);
-	}
-	struct reloader reloader = {.daemon = &daemon};
-	/* It only sigwaits SIGHUP; nothing else may land there. */
-	int created = front_thread_create(&reloader.thread, reload_thread, &reloader);
-	if (created != 0) {
-		fprintf(stderr, "mshv-emu: start: cannot create the reload thread\n");
-		goto out_core;
-	}
-	enum front_kind kind = options.front;
-	if (kind == FRONT_AUTO)
-		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
+	snap = NULL; /* the core's now */
+	struct start start = {
+		.daemon = &daemon,
+		.options = &options,
+		.reloader = {.daemon = &daemon},
+	};
 	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse"; /* before mshvctl can ask */
-	if (*options.control && control_start(&daemon, options.control) != 0)
-		goto out_reloader;
-
 	daemon.front_options = (struct front_options){
 		.core = &daemon.core,
 		.name = name,
@@ -355,18 +374,24 @@ int main(int argc, char **argv)
 		.mountpoint = options.mountpoint,
 		.ready_fd = options.ready_fd,
 		.max_threads = 16,
+		.owner_uid = geteuid(),
+		.owner_gid = getegid(),
+		.node_made = node_made,
+		.hook_arg = &start,
 	};
 	rc = kind == FRONT_CUSE ? front_cuse_run(&daemon.front_options)
 				: front_fuse_run(&daemon.front_options);
 
 	control_stop();
-out_reloader:
-	reloader.stopping = 1;
-	pthread_kill(reloader.thread, SIGHUP);
-	pthread_join(reloader.thread, NULL);
-out_core:
+	if (start.reloading) {
+		start.reloader.stopping = 1;
+		pthread_kill(start.reloader.thread, SIGHUP);
+		pthread_join(start.reloader.thread, NULL);
+	}
 	core_fini(&daemon.core);
 	free(daemon.policy_path);
 	emu_log("stopped");
+out_policy:
+	policy_free(snap);
 	return rc;
 }

@@ -10,11 +10,14 @@
  * A call costs two round trips, three when it follows pointers.  The node is made
  * by devtmpfs (or udev) when the kernel accepts our CUSE_INIT reply; we wait
  * for it with a deadline, set its mode as the driver did (0600 by default),
- * and only then report readiness.  CUSE cannot hand out new fds or mmap, so
+ * and only then report readiness.  That handshake is served on the main
+ * thread, before the loop starts any: what node_made changes about the
+ * process then holds for every thread.  CUSE cannot hand out new fds or mmap, so
  * nothing here tries.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -42,6 +45,13 @@ static void node_path(const struct front_options *options, char *path, size_t si
 	snprintf(path, size, "/dev/%s", options->name);
 }
 
+/* How the handshake ended: cuse_init_done sets it, on the main thread. */
+static enum {
+	INIT_WAITING,
+	INIT_NODE_MADE,
+	INIT_NO_NODE
+} init_state;
+
 /* Called by libfuse once the kernel has accepted CUSE_INIT. */
 static void cuse_init_done(void *userdata)
 {
@@ -56,14 +66,33 @@ static void cuse_init_done(void *userdata)
 			emu_log("start: %s did not appear within %d ms (is devtmpfs or udev "
 				"running?)",
 				path, NODE_WAIT_MS);
-			return; /* no readiness: the caller's deadline reports it */
+			init_state = INIT_NO_NODE;
+			return;
 		}
 		nanosleep(&tick, NULL);
 		waited_ms += 10;
 	}
 	if (chmod(path, options->mode) != 0)
 		emu_log("start: chmod %04o %s: %s", options->mode, path, strerror(errno));
-	front_ready(options, "cuse", path);
+	init_state = INIT_NODE_MADE;
+}
+
+/* Serve requests on this thread until the kernel's CUSE_INIT is answered
+ * (it is the first request).  -1 when the session ended first. */
+static int handshake(struct fuse_session *session)
+{
+	struct fuse_buf buf = {.mem = NULL};
+	init_state = INIT_WAITING;
+	while (init_state == INIT_WAITING && !fuse_session_exited(session)) {
+		int got = fuse_session_receive_buf(session, &buf);
+		if (got == -EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		fuse_session_process_buf(session, &buf);
+	}
+	free(buf.mem);
+	return init_state == INIT_NODE_MADE ? 0 : -1;
 }
 
 static const struct cuse_lowlevel_ops cuse_ops = {
@@ -110,7 +139,19 @@ int front_cuse_run(const struct front_options *options)
 			options->name);
 		return 1;
 	}
-	int rc = front_loop(session, options);
+	int rc = 1;
+	if (handshake(session) != 0) {
+		if (fuse_session_exited(session)) /* SIGTERM or SIGINT before the node */
+			rc = 0;
+		else if (init_state == INIT_WAITING)
+			emu_log("--front cuse: the kernel ended the session before /dev/%s was "
+				"made",
+				options->name);
+	} else if (!options->node_made || options->node_made(options->hook_arg) == 0) {
+		node_path(options, path, sizeof(path));
+		front_ready(options, "cuse", path);
+		rc = front_loop(session, options);
+	}
 	cuse_lowlevel_teardown(session);
 	return rc;
 }

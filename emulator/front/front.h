@@ -7,6 +7,7 @@
 #define MSHV_EMU_FRONT_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <fuse_lowlevel.h>
 
@@ -20,6 +21,17 @@ struct front_options {
 	const char *mountpoint; /* FUSE only */
 	int ready_fd;		/* -1: none */
 	unsigned max_threads;
+	uid_t owner_uid; /* FUSE: the node's owner, as stat shows it */
+	gid_t owner_gid;
+	/*
+	 * Called in the main thread before any thread is started, with
+	 * HOOK_ARG; may be NULL.  node_made: once the node exists (FUSE: mounted;
+	 * CUSE: the kernel accepted CUSE_INIT and the node has its mode),
+	 * before readiness is signalled and the loop starts.  Nonzero stops
+	 * the front end, which undoes what it made and returns 1.
+	 */
+	int (*node_made)(void *hook_arg);
+	void *hook_arg;
 };
 
 /* front_cuse_run / front_fuse_run - serve until SIGTERM/SIGINT.  Return 0, or

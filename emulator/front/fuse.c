@@ -27,8 +27,8 @@ static void attr_of(const struct front_options *options, fuse_ino_t ino, struct 
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	st->st_uid = options->owner_uid;
+	st->st_gid = options->owner_gid;
 	if (ino == FUSE_ROOT_ID) {
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
@@ -243,7 +243,7 @@ int front_fuse_run(const struct front_options *options)
 	char arg0[] = "mshv-emu", dash_o[] = "-o";
 	char opts_root[] = "fsname=mshv-emu,subtype=mshv-emu,allow_other,default_permissions";
 	char opts_user[] = "fsname=mshv-emu,subtype=mshv-emu,default_permissions";
-	char *argv[] = {arg0, dash_o, getuid() == 0 ? opts_root : opts_user, NULL};
+	char *argv[] = {arg0, dash_o, geteuid() == 0 ? opts_root : opts_user, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct fuse_session *session =
 		fuse_session_new(&args, &fuse_ops, sizeof(fuse_ops), (void *)options);
@@ -266,9 +266,18 @@ int front_fuse_run(const struct front_options *options)
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", options->mountpoint, options->name);
 	/* The mount exists once fuse_session_mount returns: the file is there. */
-	front_ready(options, "fuse", path);
-	rc = front_loop(session, options);
+	if (!options->node_made || options->node_made(options->hook_arg) == 0) {
+		front_ready(options, "fuse", path);
+		rc = front_loop(session, options);
+	}
+	/* Say so if the mount outlived the unmount. */
 	fuse_session_unmount(session);
+	char absolute[4096 + 256];
+	if (absolute_path(options->mountpoint, absolute, sizeof(absolute)) &&
+	    mounted_by_us(absolute))
+		emu_log("--mountpoint %s: still mounted after the stop (as uid %u); unmount it "
+			"with fusermount3 -u -z %s",
+			options->mountpoint, (unsigned)geteuid(), options->mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(session);
 out_destroy:

@@ -54,6 +54,18 @@ bool front_is_run(void)
 	return front_is_seccomp() || !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "preload");
 }
 
+bool is_mounted(const char *path)
+{
+	char line[8192], point[4096];
+	bool found = false;
+	FILE *mountinfo = fopen("/proc/self/mountinfo", "r");
+	while (mountinfo && !found && fgets(line, sizeof(line), mountinfo))
+		found = sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && !strcmp(point, path);
+	if (mountinfo)
+		fclose(mountinfo);
+	return found;
+}
+
 /* The run's command: it reports the run's names on READY_FD, then waits
  * for the run's SIGTERM and ends cleanly (the run's status is its). */
 static void spawn_run(const struct daemon *d, const char *policy, int ready_fd, const char *control)
@@ -293,16 +305,19 @@ int daemon_stop(struct daemon *d)
  * remove its scratch files. */
 void daemon_cleanup(struct daemon *d)
 {
+	char mountpoint[96];
+	mountpoint_of(d, mountpoint, sizeof(mountpoint));
 	if (d->pid > 0) {
 		int status = daemon_stop(d);
-		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			  "mshv-emu did not exit cleanly on SIGTERM (status 0x%x)", status);
+		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		cr_expect(clean, "mshv-emu did not exit cleanly on SIGTERM (status 0x%x)", status);
+		/* Nothing left mounted. */
+		cr_expect(!clean || front_is_cuse() || front_is_run() || !is_mounted(mountpoint),
+			  "%s is still mounted after a clean stop", mountpoint);
 	}
 	/* criterion's fini cannot tell a failed test from a passed one: the log is
 	 * short, so it is always printed (ctest shows it only on failure). */
 	print_log(d);
-	char mountpoint[96];
-	mountpoint_of(d, mountpoint, sizeof(mountpoint));
 	/* A daemon that crashed could not unmount: detach its dead mount. */
 	umount2(mountpoint, MNT_DETACH);
 	rmdir(mountpoint);

@@ -32,6 +32,8 @@ const char *env_or(const char *name, const char *fallback);
 bool front_is_cuse(void);
 bool front_is_run(void);
 bool front_is_seccomp(void);
+/* Is PATH (absolute, as /proc/self/mountinfo spells it) a mount point? */
+bool is_mounted(const char *path);
 long now_ms(void);
 void print_log(const struct daemon *d);
 bool log_wait_for(const struct daemon *d, const char *text, int deadline_ms);
