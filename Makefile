@@ -10,6 +10,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PACKAGES := $(shell sed -e 's/\#.*//' .ci/packages)
 VM_TIMEOUT ?= 900
+# `make test-vm VM_USER=nobody` runs the VM's live suite with every daemon
+# under --user (the FUSE one does in every run: ctest's live-fuse-user).
+VM_USER ?=
 # Each suite runs REPEAT times in a row and must pass every time: a test
 # that fails now and then fails CI too.  `make test REPEAT=20` hunts flakes.
 REPEAT ?= 3
@@ -57,7 +60,7 @@ test-vm: build test
 		--copy /usr/bin/setpriv:/bin/setpriv \
 		--env MSHV_EMU_FRONT=cuse --env MSHV_EMU_BIN=/bin/mshv-emu \
 		--env MSHV_EMU_PROBE=/bin/mshv-probe --env MSHV_EMU_CTL=/bin/mshvctl \
-		--env MSHV_EMU_POLICIES=/policies \
+		--env MSHV_EMU_POLICIES=/policies $(if $(VM_USER),--env MSHV_EMU_USER=$(VM_USER)) \
 		-- /bin/sh -c '/bin/test-live --jobs 1 && /bin/transports.sh'
 
 # The benchmark suite (docs/benchmarks.md): results, plot and tables in build/bench.

@@ -2,14 +2,16 @@
  * main.c - the mshv-emu daemon: options, policy loading, SIGHUP reload,
  * picking a front end, shutdown.
  *
- * Start-up order matters: parse options, load the policy (fail fast,
- * before anything is created), block SIGHUP and give it a handler of our
- * own before libfuse sets up (libfuse only installs its teardown handlers
- * where the disposition is still the default, and would otherwise exit on
- * SIGHUP), then hand over to a front end.  Once the node exists it calls
- * node_made, still with no other thread: the transcript, the reload thread
- * and the control socket start there; then it signals readiness.  It never
- * daemonizes: run it under a supervisor, or with & and --ready-fd.
+ * Start-up order matters: parse options (an unknown --user is refused
+ * here), load the policy (fail fast, before anything is created), block
+ * SIGHUP and give it a handler of our own before libfuse sets up (libfuse
+ * only installs its teardown handlers where the disposition is still the
+ * default, and would otherwise exit on SIGHUP), then hand over to a front
+ * end.  Once the node exists it calls node_made, still with no other
+ * thread: --user's switch (privileges.c), then the transcript, the reload
+ * thread and the control socket, all as the user; then it signals
+ * readiness.  It never daemonizes: run it under a supervisor, or with &
+ * and --ready-fd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 
 #include "daemon.h"
 #include "front/hold.h"
+#include "privileges.h"
 
 #define DEFAULT_MOUNTPOINT "/run/mshv-emu"
 #define DEFAULT_CONTROL	   "/run/mshv-emu.sock"
@@ -44,13 +47,14 @@ struct daemon_options {
 	const char *control; /* mshvctl's socket; "" for none */
 	const char *trace;   /* transcript file, or NULL */
 	const char *cpus;    /* --cpu LIST, or NULL */
+	const char *user;    /* --user NAME, or NULL */
 	int ready_fd;
 };
 
 static const char usage_text[] =
 	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
 	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET] [--trace FILE]\n"
-	"                [--cpu LIST]\n"
+	"                [--cpu LIST] [--user USER]\n"
 	"       mshv-emu --check FILE...\n"
 	"       mshv-emu --help | --version\n";
 
@@ -69,6 +73,10 @@ static const char help_text[] =
 	"  --cpu LIST        run every thread on these CPUs (\"0\", \"0,2\", \"0-3\"): put the\n"
 	"                    daemon on the CPU its client runs on, and a round trip skips a\n"
 	"                    cross-CPU wake-up (docs/benchmarks.md)\n"
+	"  --user USER       once the node exists, run as USER (its uid, group and groups)\n"
+	"                    with no capability but, for FUSE, CAP_SYS_PTRACE (it reads\n"
+	"                    callers' memory); transcripts and the control socket are\n"
+	"                    made, and reloads read, as USER.  Root only (README.md)\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.\n";
@@ -183,6 +191,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"control", required_argument, NULL, 'c'},
 		{"trace", required_argument, NULL, 't'},
 		{"cpu", required_argument, NULL, 'C'},
+		{"user", required_argument, NULL, 'u'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -233,6 +242,9 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 					optarg);
 			options->cpus = optarg;
 			break;
+		case 'u':
+			options->user = optarg;
+			break;
 		case 'r':
 			errno = 0;
 			long fd = strtol(optarg, &end, 10);
@@ -267,22 +279,44 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 struct start {
 	struct daemon *daemon;
 	const struct daemon_options *options;
+	enum front_kind kind;
+	struct privileges *user; /* NULL without --user */
 	struct reloader reloader;
 	bool reloading; /* the reload thread runs */
 };
 
-/* The node exists, and no other thread yet: start the rest. */
+static int before_mount(void *arg)
+{
+	struct start *start = arg;
+	return start->user ? privileges_own_mount(start->user) : 0;
+}
+
+/* The node exists, and no other thread yet: become the user, then start
+ * what runs as the user (every thread inherits what the switch left). */
 static int node_made(void *arg)
 {
 	struct start *start = arg;
 	struct daemon *daemon = start->daemon;
+	if (start->user) {
+		/* FUSE reads callers' memory, and unmounts through fusermount3. */
+		bool fuse = start->kind == FRONT_FUSE;
+		if (privileges_drop(start->user, fuse, !fuse) != 0)
+			return 1;
+		daemon->uid = start->user->uid;
+		privileges_check_readable(start->user, daemon->policy_path);
+	}
 	if (start->options->trace) {
 		struct diag_list diags = {0};
 		struct trace *trace = trace_open(start->options->trace, &diags);
 		diag_print(&diags, stderr);
 		diag_free(&diags);
-		if (!trace)
+		if (!trace) {
+			if (start->user)
+				emu_log("--user %s: the transcript is made as %s: give it a "
+					"file %s may write",
+					start->user->name, start->user->name, start->user->name);
 			return 1;
+		}
 		core_trace_start(&daemon->core, trace);
 	}
 	/* It only sigwaits SIGHUP; nothing else may land there.  A SIGHUP sent
@@ -303,13 +337,16 @@ int main(int argc, char **argv)
 	int exit_code = parse_options(argc, argv, &options);
 	if (exit_code >= 0)
 		return exit_code;
+	struct privileges user = {0};
+	if (options.user && privileges_lookup(options.user, &user) != 0)
+		return 1;
 
 	int rc = 1;
 	struct policy_snapshot *snap = daemon_load_policy(options.policy_path);
 	if (!snap) {
 		fprintf(stderr, "mshv-emu: %s: not serving an invalid policy\n",
 			options.policy_path ? options.policy_path : "<embedded default>");
-		return 1;
+		goto out_user;
 	}
 	if (options.ready_fd >= 0 && fcntl(options.ready_fd, F_GETFD) < 0) {
 		fprintf(stderr, "mshv-emu: --ready-fd %d: not an open file descriptor\n",
@@ -328,6 +365,10 @@ int main(int argc, char **argv)
 	enum front_kind kind = options.front;
 	if (kind == FRONT_AUTO)
 		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
+	if (options.user &&
+	    privileges_preflight(&user, kind == FRONT_FUSE ? options.mountpoint : NULL,
+				 options.control) != 0)
+		goto out_policy;
 	char name[POLICY_NAME_MAX];
 	snprintf(name, sizeof(name), "%s", options.name ? options.name : snap->device_name);
 	unsigned mode = snap->device_mode;
@@ -352,7 +393,7 @@ int main(int argc, char **argv)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	daemon.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-	daemon.uid = geteuid();
+	daemon.uid = geteuid(); /* --user's once the node exists */
 	daemon.held_count = front_hold_count;
 	daemon.release_held = front_hold_release;
 	daemon.node_path = front_node_path;
@@ -364,6 +405,8 @@ int main(int argc, char **argv)
 	struct start start = {
 		.daemon = &daemon,
 		.options = &options,
+		.kind = kind,
+		.user = options.user ? &user : NULL,
 		.reloader = {.daemon = &daemon},
 	};
 	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse"; /* before mshvctl can ask */
@@ -376,6 +419,7 @@ int main(int argc, char **argv)
 		.max_threads = 16,
 		.owner_uid = geteuid(),
 		.owner_gid = getegid(),
+		.before_mount = before_mount,
 		.node_made = node_made,
 		.hook_arg = &start,
 	};
@@ -393,5 +437,7 @@ int main(int argc, char **argv)
 	emu_log("stopped");
 out_policy:
 	policy_free(snap);
+out_user:
+	privileges_free(&user);
 	return rc;
 }

@@ -25,11 +25,13 @@ struct front_options {
 	gid_t owner_gid;
 	/*
 	 * Called in the main thread before any thread is started, with
-	 * HOOK_ARG; may be NULL.  node_made: once the node exists (FUSE: mounted;
+	 * HOOK_ARG; either may be NULL.  before_mount (FUSE): just before the
+	 * mount is made.  node_made: once the node exists (FUSE: mounted;
 	 * CUSE: the kernel accepted CUSE_INIT and the node has its mode),
 	 * before readiness is signalled and the loop starts.  Nonzero stops
 	 * the front end, which undoes what it made and returns 1.
 	 */
+	int (*before_mount)(void *hook_arg);
 	int (*node_made)(void *hook_arg);
 	void *hook_arg;
 };
@@ -44,8 +46,8 @@ int front_fuse_run(const struct front_options *options);
  *
  * Side channel (memory.c; FUSE, and CUSE's restricted ioctls):
  * process_vm_readv/writev on the thread that made the request (the
- * request's pid), which needs the right to ptrace it (root, or
- * CAP_SYS_PTRACE).
+ * request's pid), which needs the right to ptrace it: CAP_SYS_PTRACE,
+ * which root has and --user keeps (privileges.c).
  *
  * Gather (core/gather.h; CUSE's unrestricted ioctls, front/cuse_ioctl.c):
  * the kernel copies what the daemon names in a retry, as it does for a real

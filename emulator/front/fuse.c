@@ -27,7 +27,7 @@ static void attr_of(const struct front_options *options, fuse_ino_t ino, struct 
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_uid = options->owner_uid;
+	st->st_uid = options->owner_uid; /* root's, even once the daemon is --user's */
 	st->st_gid = options->owner_gid;
 	if (ino == FUSE_ROOT_ID) {
 		st->st_mode = S_IFDIR | 0755;
@@ -257,6 +257,8 @@ int front_fuse_run(const struct front_options *options)
 		emu_log("--front fuse: could not install signal handlers");
 		goto out_destroy;
 	}
+	if (options->before_mount && options->before_mount(options->hook_arg) != 0)
+		goto out_signals;
 	if (fuse_session_mount(session, options->mountpoint) != 0) {
 		emu_log("--front fuse: could not mount on %s (is /dev/fuse there, and the "
 			"directory not already a mountpoint?)",
@@ -270,7 +272,8 @@ int front_fuse_run(const struct front_options *options)
 		front_ready(options, "fuse", path);
 		rc = front_loop(session, options);
 	}
-	/* Say so if the mount outlived the unmount. */
+	/* Not root any more (--user): libfuse runs fusermount3, which unmounts
+	 * a mount its caller owns.  Say so if the mount outlived it. */
 	fuse_session_unmount(session);
 	char absolute[4096 + 256];
 	if (absolute_path(options->mountpoint, absolute, sizeof(absolute)) &&

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,30 @@ bool front_is_seccomp(void)
 bool front_is_run(void)
 {
 	return front_is_seccomp() || !strcmp(env_or("MSHV_EMU_FRONT", "fuse"), "preload");
+}
+
+const char *daemon_user(const struct daemon *d)
+{
+	if (front_is_run()) /* mshv-emu-run: not a daemon that switches users */
+		return NULL;
+	return d->user						     ? d->user
+	       : getenv("MSHV_EMU_USER") && *getenv("MSHV_EMU_USER") ? getenv("MSHV_EMU_USER")
+								     : NULL;
+}
+
+uid_t daemon_uid(const struct daemon *d)
+{
+	const char *user = daemon_user(d);
+	if (!user)
+		return geteuid();
+	struct passwd *pw = getpwnam(user);
+	cr_assert_not_null(pw, "--user %s: no such user here", user);
+	return pw->pw_uid;
+}
+
+uid_t stranger_uid(const struct daemon *d)
+{
+	return daemon_uid(d) == 65534 ? 65533 : 65534;
 }
 
 bool is_mounted(const char *path)
@@ -173,7 +198,7 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		if (front_is_run())
 			spawn_run(d, policy, ready_fd, control);
 		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
-		const char *argv[16] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
+		const char *argv[20] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
 		int argc = 3;
 		argv[argc++] = "--name";
 		argv[argc++] = d->name;
@@ -188,6 +213,10 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		if (policy) {
 			argv[argc++] = "--policy";
 			argv[argc++] = policy;
+		}
+		if (daemon_user(d)) {
+			argv[argc++] = "--user";
+			argv[argc++] = daemon_user(d);
 		}
 		/* Out of the bounding set, so not in what exec gives root either. */
 		if (d->drop_ptrace && prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) != 0) {
@@ -218,6 +247,13 @@ void daemon_start(struct daemon *d, const char *policy)
 		cr_assert_not_null(mkdtemp(d->dir), "mkdtemp: %s", strerror(errno));
 		snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
 		snprintf(d->name, sizeof(d->name), "mshv-t%d-%u", (int)getpid(), serial++);
+		/* --user: the user makes its control socket and transcripts here,
+		 * and unmounts DIR/mnt at exit. */
+		const char *user = daemon_user(d);
+		struct passwd *pw = user ? getpwnam(user) : NULL;
+		cr_assert(!user || pw, "--user %s: no such user here", user);
+		cr_assert(!pw || chown(d->dir, pw->pw_uid, pw->pw_gid) == 0, "chown %s: %s", d->dir,
+			  strerror(errno));
 	}
 	d->pid = 0;
 	d->node[0] = '\0';
@@ -311,7 +347,7 @@ void daemon_cleanup(struct daemon *d)
 		int status = daemon_stop(d);
 		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 		cr_expect(clean, "mshv-emu did not exit cleanly on SIGTERM (status 0x%x)", status);
-		/* Nothing left mounted. */
+		/* As root, or as --user through fusermount3: nothing left mounted. */
 		cr_expect(!clean || front_is_cuse() || front_is_run() || !is_mounted(mountpoint),
 			  "%s is still mounted after a clean stop", mountpoint);
 	}

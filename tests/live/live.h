@@ -23,6 +23,9 @@ struct daemon {
 	char name[64];
 	bool drop_ptrace; /* start it without CAP_SYS_PTRACE */
 	int listener;	  /* seccomp: this process's listener (0: none) */
+	/* --user: this one, else $MSHV_EMU_USER (the whole suite as a user),
+	 * else none.  Its scratch directory is then the user's. */
+	const char *user;
 };
 
 /* The daemon a test starts; daemon_teardown (a suite's .fini) stops it. */
@@ -32,6 +35,11 @@ const char *env_or(const char *name, const char *fallback);
 bool front_is_cuse(void);
 bool front_is_run(void);
 bool front_is_seccomp(void);
+/* The user D runs as (--user), or NULL; and that user's uid (geteuid() when
+ * NULL).  A uid other than both root and the daemon's, for refusals. */
+const char *daemon_user(const struct daemon *d);
+uid_t daemon_uid(const struct daemon *d);
+uid_t stranger_uid(const struct daemon *d);
 /* Is PATH (absolute, as /proc/self/mountinfo spells it) a mount point? */
 bool is_mounted(const char *path);
 long now_ms(void);

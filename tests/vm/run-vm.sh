@@ -147,8 +147,10 @@ EOF
     printf '\necho "%s=$?"\nsync\npoweroff -f\n' "$MARKER"
 } >"$root/init"
 chmod 755 "$root/init"
-echo 'root:x:0:0:root:/tmp:/bin/sh' >"$root/etc/passwd"
-echo 'root:x:0:' >"$root/etc/group"
+# nobody: the live suite's --user tests become it.
+printf '%s\n' 'root:x:0:0:root:/tmp:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+    >"$root/etc/passwd"
+printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) >"$initrd"
 
 # --- boot (qboot, when present, is faster than SeaBIOS and writes no escape codes)
