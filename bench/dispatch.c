@@ -677,9 +677,10 @@ static bool run_batch(struct bench *bench, struct bench_config *config, unsigned
 	if (config->variant == VARIANT_RELOAD_STORM)
 		storm_end(&bench->storm, stats);
 	if (config->variant == VARIANT_TRACE_ON) {
-		uint64_t dropped = core_trace_stop(&bench->cores[CORE_PLAIN]);
+		struct trace_counts final;
+		core_trace_stop(&bench->cores[CORE_PLAIN], &final);
 		if (stats) {
-			stats->dropped += dropped;
+			stats->dropped += final.dropped;
 			stats->traced_calls += (uint64_t)calls * config->threads;
 		}
 	}

@@ -62,6 +62,18 @@ static void json_string(FILE *out, const char *text)
 	fputc('"', out);
 }
 
+/* "N events dropped", and ", M lines not written: WHY (ENAME)" after write errors. */
+static void print_losses(FILE *out, const struct trace_counts *lost)
+{
+	fprintf(out, "%llu events dropped", (unsigned long long)lost->dropped);
+	if (lost->unwritten || lost->write_errno) {
+		const char *name = errname_of(lost->write_errno);
+		fprintf(out, ", %llu lines not written: %s (%s)",
+			(unsigned long long)lost->unwritten, strerror(lost->write_errno),
+			name ? name : "?");
+	}
+}
+
 /* ---- commands: each writes its output to OUT and returns 0 (ok) or 1 ---- */
 
 static int cmd_status(struct daemon *d, bool json, FILE *out)
@@ -77,7 +89,10 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 	urcu_bp_read_lock();
 	struct trace *trace = rcu_dereference(d->core.trace);
 	const char *trace_file = trace ? trace_path(trace) : NULL;
-	unsigned long long dropped = trace ? trace_dropped(trace) : 0;
+	struct trace_counts lost = {0};
+	if (trace)
+		trace_counts(trace, &lost);
+	const char *write_error = lost.write_errno ? errname_of(lost.write_errno) : NULL;
 	if (json) {
 		fprintf(out, "{\"front\":\"%s\",\"node\":", d->front);
 		json_string(out, node);
@@ -91,7 +106,11 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 			(unsigned long long)uptime, held,
 			core_vanished(&d->core) ? "true" : "false");
 		json_string(out, trace_file);
-		fprintf(out, ",\"trace_dropped\":%llu}\n", dropped);
+		fprintf(out,
+			",\"trace_dropped\":%llu,\"trace_unwritten\":%llu,\"trace_write_error\":",
+			(unsigned long long)lost.dropped, (unsigned long long)lost.unwritten);
+		json_string(out, lost.write_errno && !write_error ? "?" : write_error);
+		fputs("}\n", out);
 	} else {
 		fprintf(out,
 			"front       %s\nnode        %s\nprofile     %s\npolicy      %s\n"
@@ -100,9 +119,11 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 			d->front, node, profile_get(id.profile)->name, id.source, id.digest,
 			(unsigned long long)id.generation, open, opened, (unsigned long long)uptime,
 			held, core_vanished(&d->core) ? "yes" : "no");
-		if (trace_file)
-			fprintf(out, "trace       %s (%llu dropped)\n", trace_file, dropped);
-		else
+		if (trace_file) {
+			fprintf(out, "trace       %s (", trace_file);
+			print_losses(out, &lost);
+			fputs(")\n", out);
+		} else
 			fprintf(out, "trace       off\n");
 	}
 	urcu_bp_read_unlock();
@@ -246,8 +267,14 @@ static int cmd_trace(struct daemon *d, char **args, int count, FILE *out)
 		return 0;
 	}
 	if (count == 2 && !strcmp(args[1], "stop")) {
-		unsigned long long dropped = core_trace_stop(&d->core);
-		fprintf(out, "trace stopped (%llu events dropped)\n", dropped);
+		struct trace_counts lost;
+		if (!core_trace_stop(&d->core, &lost)) {
+			fprintf(out, "no transcript is running\n");
+			return 0;
+		}
+		fputs("trace stopped (", out);
+		print_losses(out, &lost);
+		fputs(")\n", out);
 		return 0;
 	}
 	fprintf(out, "usage: trace start FILE | trace stop\n");

@@ -400,6 +400,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&daemon.reload_lock, NULL);
 	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path)))
 		goto out_policy;
+	trace_set_log(emu_log); /* a transcript's write errors go to our log */
 	core_init(&daemon.core, snap);
 	snap = NULL; /* the core's now */
 	struct start start = {

@@ -38,7 +38,7 @@ void core_init(struct emu_core *core, struct policy_snapshot *initial)
 
 void core_fini(struct emu_core *core)
 {
-	core_trace_stop(core);
+	core_trace_stop(core, NULL);
 	fault_set_free(core->injected);
 	core->injected = NULL;
 	policy_free(core->current);
@@ -150,21 +150,22 @@ void core_trace_start(struct emu_core *core, struct trace *trace)
 	pthread_mutex_unlock(&core->publish_lock);
 	if (old) {
 		urcu_bp_synchronize_rcu();
-		trace_close(old);
+		trace_close(old, NULL);
 	}
 }
 
-uint64_t core_trace_stop(struct emu_core *core)
+bool core_trace_stop(struct emu_core *core, struct trace_counts *final)
 {
 	pthread_mutex_lock(&core->publish_lock);
 	struct trace *old = rcu_xchg_pointer(&core->trace, NULL);
 	pthread_mutex_unlock(&core->publish_lock);
+	if (final)
+		*final = (struct trace_counts){0};
 	if (!old)
-		return 0;
+		return false;
 	urcu_bp_synchronize_rcu();
-	uint64_t dropped = trace_dropped(old);
-	trace_close(old);
-	return dropped;
+	trace_close(old, final);
+	return true;
 }
 
 static bool enable_in(struct fault_rule *rules, struct fault_state *states, unsigned count,

@@ -214,9 +214,10 @@ void core_vanish(struct emu_core *core, uint64_t duration_ns);
 bool core_vanished(struct emu_core *core);
 
 /* core_trace_start / stop - publish or retire a transcript (cold path).
- * stop waits for readers and closes the transcript; returns its drops. */
+ * stop waits for readers and closes the transcript, stores its final losses
+ * in FINAL (if not NULL; zero when none ran) and returns whether one ran. */
 void core_trace_start(struct emu_core *core, struct trace *trace);
-uint64_t core_trace_stop(struct emu_core *core);
+bool core_trace_stop(struct emu_core *core, struct trace_counts *final);
 
 /* core_fault_enable - switch the rule NAME (policy or injected) on or off.
  * Returns false when no rule has that name. */

@@ -6,11 +6,17 @@
  * with the dequeue side reduced to plain loads and stores because only the
  * writer thread ever dequeues.
  *
+ * The writer formats whole lines into a memory stream and writes them with
+ * write(2) itself, between lines, so that a write error loses whole lines it
+ * can count: a line cut short is cut off the file again, the lost lines are
+ * counted (trace_counts, mshvctl status), logged (once, then at most once a
+ * minute while it lasts) and, once writing works again, reported in band
+ * like drops.
+ *
  * It deliberately does not: block, allocate or make a syscall when recording;
  * wake the writer (the writer polls every 2 ms when idle, so a producer never
  * pays for a futex); read anything about the caller at record time (comm is
- * looked up later by the writer); rotate, fsync or report write errors on the
- * file (trace_close has no way to return one).
+ * looked up later by the writer); rotate or fsync the file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +24,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +45,8 @@
 #define COMM_BYTES    64 /* the kernel's TASK_COMM_LEN is 16 */
 #define IDLE_PAUSE_NS 2000000L
 #define NS_PER_SEC    UINT64_C(1000000000)
+#define FLUSH_BYTES   (1 << 16)		/* write once this much is waiting, or when idle */
+#define LOG_INTERVAL  (60 * NS_PER_SEC) /* between two log lines about write errors */
 
 struct trace_slot {
 	/*
@@ -68,9 +77,21 @@ struct trace {
 	bool comm_valid;
 	int32_t comm_pid;
 	char comm[COMM_BYTES];
-	FILE *file;
+	FILE *file;		     /* a memory stream: whole lines waiting for write(2) */
+	char *pending;		     /* ... its buffer */
+	size_t pending_len;	     /* ... and length, as of its last fflush */
+	int fd;			     /* the transcript */
+	off_t kept;		     /* bytes of whole lines in it */
+	bool failing;		     /* the last write failed */
+	bool failure_logged;	     /* a failure was logged since the last recovery was */
+	uint64_t logged_ns;	     /* when a failure was last logged (CLOCK_MONOTONIC) */
+	uint64_t unwritten_reported; /* the total in the last "unwritten" line */
 	char *path;
 	pthread_t writer;
+
+	/* Written by the writer on a write error, read by trace_counts. */
+	_Atomic uint64_t unwritten; /* lines lost to write errors */
+	_Atomic int write_errno;    /* the last write error, 0 before any */
 
 	struct trace_slot slots[RING_SLOTS];
 };
@@ -295,6 +316,133 @@ static void writer_event(struct trace *trace, const struct trace_event *ev)
 	fprintf(out, ",\"generation\":%" PRIu64 "}\n", ev->generation);
 }
 
+static void (*log_line)(const char *fmt, ...);
+
+void trace_set_log(void (*log)(const char *fmt, ...))
+{
+	log_line = log;
+}
+
+__attribute__((format(printf, 1, 2))) static void writer_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_line)
+		log_line("%s", line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* A write failed with ERR: say so at once, then at most once a minute. */
+static void writer_failed(struct trace *trace, int err)
+{
+	trace->failing = true;
+	uint64_t now = monotonic_ns();
+	if (trace->logged_ns && now - trace->logged_ns < LOG_INTERVAL)
+		return;
+	const char *name = errname_of(err);
+	writer_log("transcript %s: write failed: %s (%s); %" PRIu64
+		   " lines lost so far, counted by `mshvctl status`; free space or "
+		   "`mshvctl trace start` another file",
+		   trace->path, strerror(err), name ? name : "?",
+		   atomic_load_explicit(&trace->unwritten, memory_order_relaxed));
+	trace->logged_ns = now;
+	trace->failure_logged = true;
+}
+
+/*
+ * write_whole - write LEN bytes of whole lines at the end of what is kept.
+ * Returns 0, or the error; then a line written in part is cut off the file
+ * again (best effort), so that it holds whole lines only, and *LOST is the
+ * number of lines lost.
+ */
+static int write_whole(struct trace *trace, const char *buf, size_t len, uint64_t *lost)
+{
+	size_t done = 0;
+	int err = 0;
+	while (done < len) {
+		ssize_t n = write(trace->fd, buf + done, len - done);
+		if (n > 0) {
+			done += (size_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else {
+			err = n < 0 ? errno : EIO;
+			break;
+		}
+	}
+	size_t keep = done;
+	if (err)
+		while (keep && buf[keep - 1] != '\n')
+			keep--;
+	if (keep != done && ftruncate(trace->fd, trace->kept + (off_t)keep) == 0)
+		lseek(trace->fd, trace->kept + (off_t)keep, SEEK_SET);
+	trace->kept += (off_t)keep;
+	*lost = 0;
+	for (size_t i = keep; i < len; i++)
+		*lost += buf[i] == '\n';
+	return err;
+}
+
+/* After write errors, a line where the lost lines are missing, before any
+ * line written after them, and a log line once per failure logged. */
+static int writer_mark_gap(struct trace *trace)
+{
+	uint64_t total = atomic_load_explicit(&trace->unwritten, memory_order_relaxed), lost;
+	char line[128];
+	int len =
+		snprintf(line, sizeof(line),
+			 "{\"event\":\"unwritten\",\"count\":%" PRIu64 ",\"total\":%" PRIu64 "}\n",
+			 total - trace->unwritten_reported, total);
+	int err = write_whole(trace, line, (size_t)len, &lost);
+	if (err)
+		return err;
+	trace->failing = false;
+	trace->unwritten_reported = total;
+	if (trace->failure_logged) {
+		writer_log("transcript %s: writing again; %" PRIu64 " lines lost in all",
+			   trace->path, total);
+		trace->failure_logged = false;
+	}
+	return 0;
+}
+
+/*
+ * writer_flush - write the lines waiting (after the gap line, if writes
+ * failed before); on an error, count the lines lost.  CLOSING: the last
+ * flush, which marks a gap even with nothing else to write.
+ */
+static void writer_flush(struct trace *trace, bool closing)
+{
+	fflush(trace->file);
+	size_t len = trace->pending_len;
+	if (!len && !(closing && trace->failing))
+		return;
+	uint64_t lost = 0;
+	for (const char *p = trace->pending; p < trace->pending + len; p++)
+		lost += *p == '\n';
+	int err = trace->failing ? writer_mark_gap(trace) : 0;
+	if (!err)
+		err = write_whole(trace, trace->pending, len, &lost);
+	rewind(trace->file);
+	if (!err)
+		return;
+	/* Relaxed: statistics for mshvctl; nothing is read on their strength. */
+	atomic_fetch_add_explicit(&trace->unwritten, lost, memory_order_relaxed);
+	atomic_store_explicit(&trace->write_errno, err, memory_order_relaxed);
+	writer_failed(trace, err);
+}
+
 static void writer_drop_line(struct trace *trace, uint64_t total)
 {
 	fprintf(trace->file,
@@ -342,13 +490,15 @@ static void *writer_run(void *arg)
 		while (ring_pop(trace, &ev)) {
 			writer_event(trace, &ev);
 			writer_note_drops(trace);
+			if (ftello(trace->file) >= FLUSH_BYTES)
+				writer_flush(trace, false);
 		}
 		writer_note_drops(trace);
 		if (stopping)
 			return NULL;
 		/* Idle: make what we have visible, then poll again later rather
 		 * than have producers wake us. */
-		fflush(trace->file);
+		writer_flush(trace, false);
 		nanosleep(&idle_pause, NULL);
 	}
 }
@@ -357,31 +507,30 @@ struct trace *trace_open(const char *path, struct diag_list *diags)
 {
 	struct trace *trace = NULL;
 	char *path_copy = NULL;
-	FILE *file = NULL;
 	int fd = files_open_write(path, "transcript", diags);
 	if (fd < 0)
 		goto fail;
-	if (!(file = fdopen(fd, "w"))) {
-		diag_add(diags, path, 0, 0, "transcript: %s", strerror(errno));
-		close(fd);
-		goto fail;
-	}
-	/* Larger than BUFSIZ: fewer write(2)s when the writer is busy. */
-	setvbuf(file, NULL, _IOFBF, 1 << 16);
 	trace = aligned_alloc(CACHE_LINE, sizeof(*trace));
+	if (trace)
+		memset(trace, 0, offsetof(struct trace, slots));
 	path_copy = strdup(path);
 	if (!trace || !path_copy) {
 		diag_add(diags, path, 0, 0, "allocate transcript: %s", strerror(ENOMEM));
 		goto fail;
 	}
-	memset(trace, 0, offsetof(struct trace, slots));
 	atomic_init(&trace->enqueue_pos, 0);
 	atomic_init(&trace->dropped, 0);
 	atomic_init(&trace->stopping, false);
+	atomic_init(&trace->unwritten, 0);
+	atomic_init(&trace->write_errno, 0);
 	for (uint64_t i = 0; i < RING_SLOTS; i++)
 		atomic_init(&trace->slots[i].sequence, i);
-	trace->file = file;
+	trace->fd = fd;
 	trace->path = path_copy;
+	if (!(trace->file = open_memstream(&trace->pending, &trace->pending_len))) {
+		diag_add(diags, path, 0, 0, "allocate transcript: %s", strerror(errno));
+		goto fail;
+	}
 
 	/* The writer blocks every signal: a process-directed signal (SIGTERM,
 	 * SIGHUP) must reach a thread that acts on it, such as libfuse's loop
@@ -399,11 +548,13 @@ struct trace *trace_open(const char *path, struct diag_list *diags)
 	return trace;
 
 fail:
+	if (trace && trace->file) {
+		fclose(trace->file);
+		free(trace->pending);
+	}
 	free(path_copy);
 	free(trace);
-	if (file)
-		fclose(file);
-	else if (fd >= 0)
+	if (fd >= 0)
 		close(fd);
 	return NULL;
 }
@@ -414,12 +565,20 @@ uint64_t trace_dropped(const struct trace *trace)
 	return atomic_load_explicit(&trace->dropped, memory_order_relaxed);
 }
 
+void trace_counts(const struct trace *trace, struct trace_counts *out)
+{
+	/* Relaxed: statistics, each read on its own. */
+	out->dropped = atomic_load_explicit(&trace->dropped, memory_order_relaxed);
+	out->unwritten = atomic_load_explicit(&trace->unwritten, memory_order_relaxed);
+	out->write_errno = atomic_load_explicit(&trace->write_errno, memory_order_relaxed);
+}
+
 const char *trace_path(const struct trace *trace)
 {
 	return trace->path;
 }
 
-void trace_close(struct trace *trace)
+void trace_close(struct trace *trace, struct trace_counts *final)
 {
 	if (!trace)
 		return;
@@ -431,7 +590,12 @@ void trace_close(struct trace *trace)
 	uint64_t total = atomic_load_explicit(&trace->dropped, memory_order_relaxed);
 	if (total != trace->drops_reported)
 		writer_drop_line(trace, total);
+	writer_flush(trace, true);
+	if (final)
+		trace_counts(trace, final);
 	fclose(trace->file);
+	free(trace->pending);
+	close(trace->fd);
 	free(trace->path);
 	free(trace);
 }

@@ -5,7 +5,9 @@
  * ring (no allocation, no lock, no syscall); a writer thread formats and
  * writes the records.  When the ring is full the record is dropped and
  * counted; the writer reports drops in the transcript itself, so a gap is
- * never silent.  With no transcript open, the cost is one pointer load.
+ * never silent.  Lines a write error loses are counted too, logged, and
+ * reported in the transcript once writing works again.  With no transcript
+ * open, the cost is one pointer load.
  */
 #ifndef MSHV_EMU_TRACE_H
 #define MSHV_EMU_TRACE_H
@@ -75,11 +77,18 @@ struct trace_event {
 struct trace;
 
 /*
- * trace_open - start a transcript to PATH (created or truncated, 0644) and
- * its writer thread.  Returns NULL with a message in DIAGS if PATH cannot be
- * opened.  Cold path.
+ * trace_open - start a transcript to PATH (files_open_write: created 0600
+ * or truncated) and its writer thread.  Returns NULL with a message in
+ * DIAGS if PATH cannot be opened.  Cold path.
  */
 struct trace *trace_open(const char *path, struct diag_list *diags);
+
+/*
+ * trace_set_log - where writer threads report write errors: LOG (the
+ * daemon's log line, without a newline), or stderr when NULL.  Set it before
+ * the first trace_open.
+ */
+void trace_set_log(void (*log)(const char *fmt, ...));
 
 /* trace_record - queue EV; never blocks.  Safe from any thread, any number
  * at once, including inside an RCU read section. */
@@ -88,14 +97,25 @@ void trace_record(struct trace *trace, const struct trace_event *ev);
 /* trace_dropped - events dropped so far because the ring was full. */
 uint64_t trace_dropped(const struct trace *trace);
 
+/* What a transcript lost so far. */
+struct trace_counts {
+	uint64_t dropped;   /* events: the ring was full */
+	uint64_t unwritten; /* lines: a write failed */
+	int write_errno;    /* the last write error, 0 if none */
+};
+
+/* trace_counts - TRACE's losses so far; any thread, while it runs. */
+void trace_counts(const struct trace *trace, struct trace_counts *out);
+
 /* trace_path - the file this transcript writes. */
 const char *trace_path(const struct trace *trace);
 
 /*
  * trace_close - write what is queued, a final line if anything was dropped,
- * stop the writer, close the file, free TRACE.  No trace_record may run
- * concurrently (unpublish it and wait for readers first).
+ * stop the writer, close the file, free TRACE, and (if FINAL is not NULL)
+ * store its losses there.  No trace_record may run concurrently (unpublish
+ * it and wait for readers first).
  */
-void trace_close(struct trace *trace);
+void trace_close(struct trace *trace, struct trace_counts *final);
 
 #endif

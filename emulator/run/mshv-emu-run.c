@@ -325,6 +325,7 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 	d.node_path = device_node;
 	pthread_mutex_init(&d.reload_lock, NULL);
 	d.policy_path = o->policy ? strdup(o->policy) : NULL;
+	trace_set_log(emu_log); /* a transcript's write errors go to our log */
 	core_init(&d.core, snap);
 	int rc = 1;
 	if (o->trace) {
@@ -367,7 +368,7 @@ out_server:
 	device_server = NULL;
 out_trace:
 	if (o->trace)
-		core_trace_stop(&d.core);
+		core_trace_stop(&d.core, NULL);
 out_core:
 	core_fini(&d.core);
 	free(d.policy_path);

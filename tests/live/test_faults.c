@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -324,6 +325,97 @@ Test(faults, transcript_matches_the_calls_field_by_field)
 	}
 	fclose(file);
 	cr_expect_eq(n, 7, "%d lines in the transcript", n);
+}
+
+/* How often the daemon's log holds TEXT. */
+static int log_count(const struct daemon *d, const char *text)
+{
+	static char buf[1 << 16];
+	FILE *log = fopen(d->log, "r");
+	if (!log)
+		return 0;
+	size_t got = fread(buf, 1, sizeof(buf) - 1, log);
+	buf[got] = '\0';
+	fclose(log);
+	int count = 0;
+	for (const char *at = buf; (at = strstr(at, text)); at += strlen(text))
+		count++;
+	return count;
+}
+
+/* `"KEY":N` in the JSON status, or -1 when mshvctl failed. */
+static long long status_number(const struct daemon *d, const char *key)
+{
+	char out[4096], want[64];
+	if (ctl(d, out, sizeof(out), (const char *[]){"--json", "status", NULL}) != 0)
+		return -1;
+	snprintf(want, sizeof(want), "\"%s\":", key);
+	const char *at = strstr(out, want);
+	return at ? strtoll(at + strlen(want), NULL, 10) : -1;
+}
+
+/* Open, negotiate and close: three transcript lines. */
+static void one_session(const struct daemon *d)
+{
+	int fd = open_node(d);
+	do_ioctl(fd, RV, ARG_U32, 1);
+	close(fd);
+}
+
+/* Wait until the status counts more than AFTER lines not written. */
+static long long wait_unwritten(const struct daemon *d, long long after)
+{
+	long long unwritten = -1;
+	long end = now_ms() + 10000;
+	do {
+		one_session(d);
+		unwritten = status_number(d, "trace_unwritten");
+		if (unwritten > after)
+			break;
+		poll(NULL, 0, 20);
+	} while (now_ms() < end);
+	return unwritten;
+}
+
+/* A transcript on a full file system: what is lost is counted in the
+ * status and by trace stop, and the daemon says so in its log, once. */
+Test(faults, transcript_write_errors_are_reported)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD);
+	char full[128], filler[160], trace[160], out[4096];
+	snprintf(full, sizeof(full), "%.*s/full", (int)sizeof(d->dir) - 1, d->dir);
+	snprintf(filler, sizeof(filler), "%s/filler", full);
+	snprintf(trace, sizeof(trace), "%s/transcript.jsonl", full);
+	cr_assert_eq(mkdir(full, 0700), 0);
+	if (mount("tmpfs", full, "tmpfs", 0, "size=4k,mode=0700") != 0) {
+		rmdir(full);
+		cr_skip_test("cannot mount a small tmpfs here: %s", strerror(errno));
+	}
+	int fill = open(filler, O_WRONLY | O_CREAT, 0600);
+	char block[4096] = {0};
+	while (fill >= 0 && write(fill, block, sizeof(block)) > 0)
+		;
+	close(fill);
+	cr_assert_eq(ctl(d, out, sizeof(out), (const char *[]){"trace", "start", trace, NULL}), 0,
+		     "%s", out);
+	long long first = wait_unwritten(d, 0);
+	cr_expect_gt(first, 0, "no lines counted lost on a full file system");
+	cr_expect_gt(wait_unwritten(d, first), first, "later losses are counted too");
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"--json", "status", NULL}), 0);
+	cr_expect(strstr(out, "\"trace_write_error\":\"ENOSPC\"}"), "%s", out);
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"status", NULL}), 0);
+	cr_expect(strstr(out, "lines not written: No space left on device (ENOSPC)"), "%s", out);
+	char logged[256];
+	snprintf(logged, sizeof(logged),
+		 "transcript %s: write failed: No space left on device (ENOSPC)", trace);
+	cr_expect_eq(log_count(d, logged), 1, "logged once, however often it fails");
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"trace", "stop", NULL}), 0);
+	cr_expect(strstr(out, "trace stopped (0 events dropped, ") &&
+			  strstr(out, " lines not written: No space left on device (ENOSPC))"),
+		  "%s", out);
+	umount2(full, MNT_DETACH);
+	rmdir(full);
 }
 
 /* ---- mshvctl ---- */

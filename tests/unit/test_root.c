@@ -696,7 +696,7 @@ Test(root, the_transcript_records_what_replays_a_call)
 		     -EIO);
 	struct mshv_emu_create_partition_v2 args = crate_v2();
 	cr_expect_geq(create_partition_v2(&args), FD_BASE);
-	core_trace_stop(&core);
+	core_trace_stop(&core, NULL);
 
 	char text[8192] = "";
 	FILE *file = fopen(path, "r");

@@ -1,7 +1,7 @@
 /*
  * test_trace.c - the transcript: exact JSON lines, comm from /proc, no event
- * lost silently under concurrent producers or overflow, open errors as
- * diagnostics.
+ * lost silently under concurrent producers, overflow or write errors, open
+ * errors as diagnostics.
  *
  * The transcript is read back only after trace_close, which drains the ring:
  * no test waits on the writer's timing.
@@ -11,7 +11,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -155,7 +159,7 @@ Test(trace, scripted_sequence_is_written_exactly)
 	trace_record(trace, &create_ev);
 	trace_record(trace, &release_ev);
 	cr_assert_eq(trace_dropped(trace), 0);
-	trace_close(trace);
+	trace_close(trace, NULL);
 
 	int pid = getpid();
 	snprintf(expected[0], sizeof(expected[0]),
@@ -231,7 +235,7 @@ Test(trace, root_driver_details_are_written_exactly)
 					     .no_fd = true};
 	for (int i = 0; i < 4; i++)
 		trace_record(trace, &ev[i]);
-	trace_close(trace);
+	trace_close(trace, NULL);
 
 	const char *details[4] = {
 		"\"arg\":null,\"hvcall\":{\"code\":\"0x0101\",\"name\":"
@@ -268,7 +272,7 @@ Test(trace, comm_is_the_recording_process_name)
 	struct trace *trace = open_temp(path, sizeof(path));
 	struct trace_event ev = event_at(TRACE_OPEN, TIME_NS);
 	trace_record(trace, &ev);
-	trace_close(trace);
+	trace_close(trace, NULL);
 
 	self_comm(comm, sizeof(comm));
 	snprintf(field, sizeof(field), ",\"comm\":\"%s\",", comm);
@@ -291,7 +295,7 @@ Test(trace, comm_of_a_process_that_is_gone_is_null)
 	struct trace_event ev = event_at(TRACE_RELEASE, TIME_NS);
 	ev.pid = child;
 	trace_record(trace, &ev);
-	trace_close(trace);
+	trace_close(trace, NULL);
 
 	struct transcript t = transcript_read(path);
 	cr_assert_eq(t.count, 1);
@@ -312,7 +316,7 @@ Test(trace, strings_are_json_escaped)
 	ev.result = -4000;
 	strcpy(ev.fault, "caf\xc3\xa9\ttab\x7f");
 	trace_record(trace, &ev);
-	trace_close(trace);
+	trace_close(trace, NULL);
 	prctl(PR_SET_NAME, old_comm, 0, 0, 0);
 
 	snprintf(expected, sizeof(expected),
@@ -364,7 +368,7 @@ Test(trace, concurrent_producers_lose_nothing_silently)
 	for (unsigned i = 0; i < PRODUCERS; i++)
 		pthread_join(threads[i], NULL);
 	uint64_t dropped = trace_dropped(trace);
-	trace_close(trace);
+	trace_close(trace, NULL);
 
 	struct transcript t = transcript_read(path);
 	uint64_t events = 0, reported = 0, count, total, last_total = 0;
@@ -406,7 +410,7 @@ Test(trace, overflow_is_reported_in_band)
 		trace_record(trace, &ev);
 	}
 	uint64_t dropped = trace_dropped(trace);
-	trace_close(trace);
+	trace_close(trace, NULL);
 	cr_assert_gt(dropped, 0, "the writer kept up with a tight loop: nothing to test");
 
 	struct transcript t = transcript_read(path);
@@ -434,13 +438,91 @@ Test(trace, overflow_is_reported_in_band)
 	transcript_free(&t);
 }
 
+static char logged[4][512];
+static int log_count;
+
+static void test_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (log_count < 4)
+		vsnprintf(logged[log_count], sizeof(logged[0]), fmt, ap);
+	log_count++;
+	va_end(ap);
+}
+
+/* Record N events, then wait (with a deadline) until the writer has tried
+ * to write them and counted them lost: every write fails. */
+static void record_lost(struct trace *trace, struct trace_event *ev, unsigned n, uint64_t want)
+{
+	for (unsigned i = 0; i < n; i++) {
+		ev->arg++;
+		trace_record(trace, ev);
+	}
+	struct trace_counts counts;
+	for (int waited = 0; waited < 10000; waited += 5) {
+		trace_counts(trace, &counts);
+		if (counts.unwritten >= want)
+			break;
+		poll(NULL, 0, 5);
+	}
+	cr_assert_eq(counts.unwritten, want, "%" PRIu64 " lines counted lost", counts.unwritten);
+	cr_assert_eq(counts.write_errno, EFBIG);
+	cr_assert_eq(counts.dropped, 0);
+}
+
+/* A write error loses whole lines: counted, logged once however often it
+ * recurs, the part of a line written cut off again, and the gap marked in
+ * the file once writing works again.  The file size limit (one byte, so
+ * every write stops partway) stands in for a full disk. */
+Test(trace, write_errors_are_counted_logged_once_and_marked)
+{
+	char path[64];
+	trace_set_log(test_log);
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit limit;
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &limit), 0);
+	rlim_t unlimited = limit.rlim_cur;
+	struct trace *trace = open_temp(path, sizeof(path));
+	limit.rlim_cur = 1;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+	struct trace_event ev = event_at(TRACE_IOCTL, TIME_NS);
+	ev.has_arg = true;
+	record_lost(trace, &ev, 20, 20);
+	record_lost(trace, &ev, 20, 40);
+	cr_expect_eq(log_count, 1, "the failure is logged once: %d lines", log_count);
+	char want[256];
+	snprintf(want, sizeof(want), "transcript %s: write failed: File too large (EFBIG); ", path);
+	cr_expect(!strncmp(logged[0], want, strlen(want)), "%s", logged[0]);
+
+	limit.rlim_cur = unlimited;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+	ev.arg = 1000;
+	trace_record(trace, &ev);
+	struct trace_counts final;
+	trace_close(trace, &final);
+	trace_set_log(NULL);
+	cr_expect_eq(final.unwritten, 40);
+	cr_expect_eq(final.write_errno, EFBIG);
+	cr_expect_eq(log_count, 2, "%d log lines", log_count);
+	snprintf(want, sizeof(want), "transcript %s: writing again; 40 lines lost in all", path);
+	cr_expect_str_eq(logged[1], want);
+
+	struct transcript t = transcript_read(path);
+	cr_assert_eq(t.count, 2, "%zu lines", t.count);
+	cr_expect_str_eq(t.lines[0], "{\"event\":\"unwritten\",\"count\":40,\"total\":40}");
+	cr_expect(line_is_event(t.lines[1]) && line_field_u64(t.lines[1], "\"arg\":") == 1000, "%s",
+		  t.lines[1]);
+	transcript_free(&t);
+}
+
 Test(trace, close_while_idle_writes_nothing)
 {
 	char path[64];
 	struct trace *trace = open_temp(path, sizeof(path));
 	/* Long enough for the writer to be asleep in its idle poll. */
 	usleep(10000);
-	trace_close(trace);
+	trace_close(trace, NULL);
 	struct transcript t = transcript_read(path);
 	cr_expect_eq(t.count, 0);
 	transcript_free(&t);
@@ -504,7 +586,7 @@ Test(trace, open_refuses_symlinks_and_fifos_and_creates_0600)
 	struct trace *sink = trace_open("/dev/null", &diags);
 	cr_expect_not_null(sink, "/dev/null is a sink a transcript may go to");
 	if (sink)
-		trace_close(sink);
+		trace_close(sink, NULL);
 	diag_free(&diags);
 
 	diags = (struct diag_list){0};
@@ -512,7 +594,7 @@ Test(trace, open_refuses_symlinks_and_fifos_and_creates_0600)
 	cr_assert_not_null(trace);
 	cr_expect(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "created mode 0%o",
 		  st.st_mode & 0777);
-	trace_close(trace);
+	trace_close(trace, NULL);
 	unlink(path);
 	unlink(fifo);
 	unlink(target);
