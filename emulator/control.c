@@ -1,7 +1,11 @@
 /*
  * control.c - the daemon side of mshvctl: a Unix socket that only the
- * daemon's user and root may use (checked with SO_PEERCRED on every
- * connection; others are refused and logged).
+ * daemon's user and root may use.  SO_PEERCRED is checked as a connection
+ * is accepted, before a byte is read: anyone else gets a one-line refusal
+ * at once and is logged (a line a second at most).  One thread accepts;
+ * each admitted connection is served on a thread of its own (CLIENTS_MAX at
+ * once), with a deadline to send its request and one to take the answer,
+ * so that no client waits for another, however slow.
  *
  * Protocol: one request per connection.  The client sends its arguments one
  * per line and an empty line; the daemon answers "ok" or "error" on the
@@ -13,6 +17,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,16 +31,28 @@
 #include "daemon.h"
 #include "errnames.h"
 
-#define REQUEST_MAX 65536
-#define ARGS_MAX    16
+#define REQUEST_MAX	    65536
+#define ARGS_MAX	    16
+#define CLIENTS_MAX	    32	 /* admitted connections served at once */
+#define REQUEST_DEADLINE_MS 5000 /* from accept to the request's empty line */
+#define REPLY_DEADLINE_MS   5000 /* for the client to take the answer */
 
 static struct {
 	struct daemon *daemon;
 	int listen_fd;
-	pthread_t thread;
+	pthread_t thread; /* accepts */
 	bool running;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-} control = {.listen_fd = -1};
+	/* The accepting thread's alone: */
+	uint64_t refusal_logged_ns;
+	unsigned long long refusals_unlogged;
+	/* Under lock: the connections being served, each on its own thread. */
+	pthread_mutex_t lock;
+	pthread_cond_t idle;	     /* clients dropped to 0 */
+	int client_fds[CLIENTS_MAX]; /* -1: free */
+	unsigned clients;
+	bool stopping;
+} control = {.listen_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
 static uint64_t monotonic_ns(void)
 {
@@ -155,21 +172,25 @@ static void stats_faults(FILE *out, bool json, const char *source, const struct 
 static int cmd_stats(struct daemon *d, bool json, FILE *out)
 {
 	struct emu_core *core = &d->core;
-	static struct core_stats stats; /* ~10 KiB; the control thread is the only caller */
+	struct core_stats *stats = malloc(sizeof(*stats)); /* ~10 KiB: not on a stack */
+	if (!stats) {
+		fprintf(out, "out of memory\n");
+		return 1;
+	}
 	urcu_bp_read_lock();
 	const struct policy_snapshot *snap = rcu_dereference(core->current);
 	struct fault_set *injected = rcu_dereference(core->injected);
-	core_stats(core, snap->generation, &stats);
+	core_stats(core, snap->generation, stats);
 	if (json)
 		fprintf(out, "{\"generation\":%llu,\"calls\":%llu,\"ioctls\":[",
-			(unsigned long long)snap->generation, (unsigned long long)stats.calls);
+			(unsigned long long)snap->generation, (unsigned long long)stats->calls);
 	else
 		fprintf(out,
 			"calls since start: %llu (per ioctl: since generation %llu)\n"
 			"ioctl                            cmd             calls\n",
-			(unsigned long long)stats.calls, (unsigned long long)snap->generation);
+			(unsigned long long)stats->calls, (unsigned long long)snap->generation);
 	for (unsigned i = 0; i < snap->ioctl_count; i++) {
-		unsigned long long calls = stats.ioctl_calls[i];
+		unsigned long long calls = stats->ioctl_calls[i];
 		if (json) {
 			fprintf(out, "%s{\"name\":", i ? "," : "");
 			json_string(out, snap->ioctls[i].name);
@@ -180,14 +201,14 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 				snap->ioctls[i].cmd, calls);
 		}
 	}
-	unsigned long long unknown = stats.unknown_ioctls;
+	unsigned long long unknown = stats->unknown_ioctls;
 	if (json)
 		fprintf(out, "],\"unknown_ioctls\":%llu,\"refusals\":[", unknown);
 	else
 		fprintf(out, "  %-30s %-10s %10llu\nrefusals\n", "(unknown ioctls)", "", unknown);
 	bool first = true;
 	for (int err = 0; err < CORE_ERRNO_SLOTS; err++) {
-		unsigned long long count = stats.refusals[err];
+		unsigned long long count = stats->refusals[err];
 		if (!count)
 			continue;
 		const char *name = err ? errname_of(err) : "errno >= 1024";
@@ -214,6 +235,7 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 	if (json)
 		fprintf(out, "]}\n");
 	urcu_bp_read_unlock();
+	free(stats);
 	return 0;
 }
 
@@ -329,27 +351,38 @@ static int run_command(struct daemon *d, char **args, int count, FILE *out)
 	return 1;
 }
 
-/*
- * Read "arg\n...arg\n\n" into ARGS (pointing into BUF).  -1 if malformed.
- * One deadline for the whole request, not per read: a peer trickling bytes
- * must not hold the control thread, and with it the daemon's shutdown.
- */
-#define REQUEST_DEADLINE_MS 2000
+/* ---- connections ---- */
 
-static int read_request(int fd, char *buf, size_t size, char **args)
+/*
+ * Read "arg\n...arg\n\n" into ARGS (pointing into BUF) before DEADLINE
+ * (CLOCK_MONOTONIC ns): the count, REQUEST_LATE when the deadline passed
+ * first, or REQUEST_MALFORMED.  One deadline for the whole request, not per
+ * read: a peer trickling bytes holds its own thread no longer than that.
+ */
+#define REQUEST_LATE	  (-2)
+#define REQUEST_MALFORMED (-1)
+
+static int ms_until(uint64_t deadline)
+{
+	uint64_t now = monotonic_ns();
+	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+}
+
+static int read_request(int fd, char *buf, size_t size, char **args, uint64_t deadline)
 {
 	size_t used = 0;
-	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	bool late = false;
+	buf[0] = '\0';
 	while (used + 1 < size) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long elapsed = (now.tv_sec - start.tv_sec) * 1000 +
-			       (now.tv_nsec - start.tv_nsec) / 1000000;
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (elapsed >= REQUEST_DEADLINE_MS ||
-		    poll(&pfd, 1, (int)(REQUEST_DEADLINE_MS - elapsed)) <= 0)
+		int left = ms_until(deadline);
+		if (!left || poll(&pfd, 1, left) == 0) {
+			late = true;
 			break;
+		}
 		ssize_t got = read(fd, buf + used, size - 1 - used);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
 		if (got <= 0)
 			break;
 		used += (size_t)got;
@@ -360,7 +393,7 @@ static int read_request(int fd, char *buf, size_t size, char **args)
 	buf[used] = '\0';
 	char *end = used == 1 && buf[0] == '\n' ? buf : strstr(buf, "\n\n");
 	if (!end)
-		return -1;
+		return late ? REQUEST_LATE : REQUEST_MALFORMED;
 	*end = '\0';
 	int count = 0;
 	for (char *line = buf, *next; *line && count < ARGS_MAX; line = next) {
@@ -372,55 +405,199 @@ static int read_request(int fd, char *buf, size_t size, char **args)
 	return count;
 }
 
+/* Write LEN bytes of BUF to the non-blocking FD before DEADLINE; false if
+ * the peer went away or did not read in time. */
+static bool write_all(int fd, const char *buf, size_t len, uint64_t deadline)
+{
+	while (len) {
+		ssize_t sent = send(fd, buf, len, MSG_NOSIGNAL);
+		if (sent > 0) {
+			buf += sent;
+			len -= (size_t)sent;
+			continue;
+		}
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent == 0 || errno != EAGAIN)
+			return false;
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int left = ms_until(deadline);
+		if (!left || poll(&pfd, 1, left) <= 0)
+			return false;
+	}
+	return true;
+}
+
+/* An immediate one-line error to a peer that gets no thread: sent without
+ * waiting (it fits an empty socket buffer), then the connection is closed.
+ * The peer reads it even if it writes its request after the close. */
+__attribute__((format(printf, 2, 3))) static void refuse(int fd, const char *fmt, ...)
+{
+	char text[512] = "error\n";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text + 6, sizeof(text) - 6, fmt, ap);
+	va_end(ap);
+	if (send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EPIPE)
+		emu_log("control: reply: %s", strerror(errno));
+}
+
+/* One request, on the connection's own thread: read it (with a deadline),
+ * run it, answer (with a deadline). */
 static void serve_connection(struct daemon *d, int fd)
 {
-	struct ucred peer;
-	socklen_t len = sizeof(peer);
 	char *body = NULL;
 	size_t body_size = 0;
 	FILE *out = open_memstream(&body, &body_size);
-	int rc = 1;
-	if (!out)
-		return;
-	/* Read the request even from a peer about to be refused: closing with
-	 * unread data resets the connection and the refusal would be lost. */
-	static char request[REQUEST_MAX];
+	char *request = malloc(REQUEST_MAX);
 	char *args[ARGS_MAX];
-	int count = read_request(fd, request, sizeof(request), args);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-		fprintf(out, "cannot tell who is asking: %s\n", strerror(errno));
-	} else if (peer.uid != 0 && peer.uid != d->uid) {
-		emu_log("control: refused uid %u (pid %d): only uid %u and root may control "
-			"this daemon",
-			(unsigned)peer.uid, (int)peer.pid, (unsigned)d->uid);
-		fprintf(out, "permission denied: uid %u may not control this daemon (uid %u)\n",
-			(unsigned)peer.uid, (unsigned)d->uid);
-	} else {
-		if (count < 0)
-			fprintf(out, "malformed request: send the arguments one per line, then an "
-				     "empty line\n");
-		else
-			rc = run_command(d, args, count, out);
+	int rc = 1;
+	if (!out || !request) {
+		if (out)
+			fclose(out);
+		free(body);
+		free(request);
+		refuse(fd, "out of memory\n");
+		return;
 	}
+	int count = read_request(fd, request, REQUEST_MAX, args,
+				 monotonic_ns() + REQUEST_DEADLINE_MS * UINT64_C(1000000));
+	if (count == REQUEST_LATE)
+		fprintf(out,
+			"no complete request within %d s: send the arguments one per line, then "
+			"an empty line\n",
+			REQUEST_DEADLINE_MS / 1000);
+	else if (count == REQUEST_MALFORMED)
+		fprintf(out, "malformed request: send the arguments one per line, then an "
+			     "empty line\n");
+	else
+		rc = run_command(d, args, count, out);
 	fclose(out);
-	dprintf(fd, "%s\n", rc ? "error" : "ok");
-	if (body_size && write(fd, body, body_size) < 0)
-		emu_log("control: reply: %s", strerror(errno));
+	uint64_t deadline = monotonic_ns() + REPLY_DEADLINE_MS * UINT64_C(1000000);
+	const char *status = rc ? "error\n" : "ok\n";
+	if (write_all(fd, status, strlen(status), deadline))
+		write_all(fd, body, body_size, deadline);
+	free(request);
 	free(body);
+}
+
+struct client {
+	int fd;
+	int slot;
+};
+
+static void *client_thread(void *arg)
+{
+	struct client *client = arg;
+	serve_connection(control.daemon, client->fd);
+	pthread_mutex_lock(&control.lock);
+	control.client_fds[client->slot] = -1;
+	if (--control.clients == 0)
+		pthread_cond_broadcast(&control.idle);
+	pthread_mutex_unlock(&control.lock);
+	/* The slot is free, so control_stop no longer touches the fd. */
+	close(client->fd);
+	free(client);
+	return NULL;
+}
+
+/* Refusals are logged, but a peer that keeps connecting gets one line a
+ * second at most: the others are counted into the next line. */
+static void log_refusal(struct daemon *d, const struct ucred *peer)
+{
+	uint64_t now = monotonic_ns();
+	if (control.refusal_logged_ns && now - control.refusal_logged_ns < 1000000000u) {
+		control.refusals_unlogged++;
+		return;
+	}
+	char more[96] = "";
+	if (control.refusals_unlogged)
+		snprintf(more, sizeof(more), " (and %llu more refused since the last such line)",
+			 control.refusals_unlogged);
+	emu_log("control: refused uid %u (pid %d): only uid %u and root may control this "
+		"daemon%s",
+		(unsigned)peer->uid, (int)peer->pid, (unsigned)d->uid, more);
+	control.refusal_logged_ns = now;
+	control.refusals_unlogged = 0;
+}
+
+static bool admitted(const struct daemon *d, const struct ucred *peer)
+{
+	return peer->uid == 0 || peer->uid == d->uid;
+}
+
+/* Take FD: who is asking is checked before a byte is read; an admitted
+ * peer gets a thread of its own, so that no client waits for another. */
+static void accept_client(struct daemon *d, int fd)
+{
+	struct ucred peer;
+	socklen_t len = sizeof(peer);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+		refuse(fd, "cannot tell who is asking: %s\n", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (!admitted(d, &peer)) {
+		log_refusal(d, &peer);
+		refuse(fd, "permission denied: uid %u may not control this daemon (uid %u)\n",
+		       (unsigned)peer.uid, (unsigned)d->uid);
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&control.lock);
+	int slot = -1;
+	for (int i = 0; i < CLIENTS_MAX && slot < 0 && !control.stopping; i++)
+		if (control.client_fds[i] < 0)
+			slot = i;
+	if (slot >= 0) {
+		control.client_fds[slot] = fd;
+		control.clients++;
+	}
+	pthread_mutex_unlock(&control.lock);
+	if (slot < 0) {
+		refuse(fd, "busy: %d requests are being served; try again\n", CLIENTS_MAX);
+		close(fd);
+		return;
+	}
+	struct client *client = malloc(sizeof(*client));
+	pthread_t thread;
+	int err = client ? 0 : ENOMEM;
+	if (client) {
+		*client = (struct client){.fd = fd, .slot = slot};
+		err = front_thread_create(&thread, client_thread, client);
+	}
+	if (!err) {
+		pthread_detach(thread);
+		return;
+	}
+	free(client);
+	pthread_mutex_lock(&control.lock);
+	control.client_fds[slot] = -1;
+	if (--control.clients == 0)
+		pthread_cond_broadcast(&control.idle);
+	pthread_mutex_unlock(&control.lock);
+	refuse(fd, "cannot serve the request: %s\n", strerror(err));
+	close(fd);
 }
 
 static void *control_thread(void *arg)
 {
 	struct daemon *d = arg;
 	for (;;) {
-		int fd = accept4(control.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return NULL; /* control_stop shut the socket down */
+		int fd = accept4(control.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			accept_client(d, fd);
+			continue;
 		}
-		serve_connection(d, fd);
-		close(fd);
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* The connection waits in the queue: try again soon. */
+			const struct timespec pause = {.tv_nsec = 100000000};
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		return NULL; /* control_stop shut the socket down */
 	}
 }
 
@@ -467,6 +644,9 @@ int control_start(struct daemon *d, const char *path)
 	}
 	control.daemon = d;
 	control.listen_fd = fd;
+	control.stopping = false;
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		control.client_fds[i] = -1;
 	snprintf(control.path, sizeof(control.path), "%s", path);
 	if (front_thread_create(&control.thread, control_thread, d) != 0) {
 		emu_log("--control %s: cannot create the control thread", path);
@@ -482,8 +662,20 @@ void control_stop(void)
 {
 	if (!control.running)
 		return;
+	pthread_mutex_lock(&control.lock);
+	control.stopping = true;
+	pthread_mutex_unlock(&control.lock);
 	shutdown(control.listen_fd, SHUT_RDWR);
 	pthread_join(control.thread, NULL);
+	/* Cut short the requests being read or answered; a command running
+	 * finishes (its reply then fails). */
+	pthread_mutex_lock(&control.lock);
+	for (int i = 0; i < CLIENTS_MAX; i++)
+		if (control.client_fds[i] >= 0)
+			shutdown(control.client_fds[i], SHUT_RDWR);
+	while (control.clients)
+		pthread_cond_wait(&control.idle, &control.lock);
+	pthread_mutex_unlock(&control.lock);
 	close(control.listen_fd);
 	unlink(control.path);
 	control.running = false;

@@ -7,6 +7,7 @@
  * by speed: the other caller finishes while the delayed one is still held.
  */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,7 +18,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -522,6 +525,120 @@ Test(faults, mshvctl_is_refused_for_another_uid)
 	cr_expect(strstr(out, want) != NULL, "%s", out);
 	snprintf(want, sizeof(want), "control: refused uid %u", stranger);
 	cr_expect(log_wait_for(d, want, 2000), "the refusal is not logged");
+}
+
+/* A connection to D's control socket, or -1. */
+static int control_connect(const struct daemon *d)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	control_of(d, d->pid, addr.sun_path, sizeof(addr.sun_path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Become uid and gid 65534 (nobody), with no other groups; false if not. */
+static bool become_nobody(void)
+{
+	return setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+	       setresuid(65534, 65534, 65534) == 0;
+}
+
+/* Everything FD's peer sends until it closes, or DEADLINE_MS passes. */
+static void read_until_closed(int fd, char *out, size_t size, int deadline_ms)
+{
+	size_t used = 0;
+	long end = now_ms() + deadline_ms;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long left = end - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t got = read(fd, out + used, size - 1 - used);
+		if (got <= 0)
+			break;
+		used += (size_t)got;
+	}
+	out[used] = '\0';
+}
+
+#define SLOW_CLIENTS 8
+
+/*
+ * Connections that send nothing, eight from any local user (uid 65534) and
+ * eight of the daemon's own uid, do not hold up mshvctl: its status is
+ * answered while all of them are connected and silent.  Those of its own
+ * uid are still waited for then (the daemon has neither answered nor closed
+ * them), so the answer did not wait for their deadlines; each is answered
+ * once its deadline passes.  The others were refused without a byte read.
+ */
+Test(faults, slow_clients_do_not_hold_up_mshvctl)
+{
+	struct daemon *d = &daemon_under_test;
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another uid");
+	daemon_start(d, NULL);
+	chmod(d->dir, 0755); /* uid 65534 may reach the socket; the daemon decides */
+	int ready[2], hold[2];
+	cr_assert_eq(pipe(ready), 0);
+	cr_assert_eq(pipe(hold), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		close(ready[0]);
+		close(hold[1]);
+		if (!become_nobody())
+			_exit(99);
+		int fds[SLOW_CLIENTS];
+		for (int i = 0; i < SLOW_CLIENTS; i++)
+			if ((fds[i] = control_connect(d)) < 0)
+				_exit(98);
+		/* Connected, silent, until the test is done with them. */
+		char byte = 'c';
+		if (write(ready[1], &byte, 1) != 1)
+			_exit(97);
+		ssize_t got = read(hold[0], &byte, 1);
+		(void)got;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+	char byte = 0;
+	cr_assert(poll(&pfd, 1, 10000) == 1 && read(ready[0], &byte, 1) == 1 && byte == 'c',
+		  "uid 65534 could not connect %d times", SLOW_CLIENTS);
+	int own[SLOW_CLIENTS];
+	for (int i = 0; i < SLOW_CLIENTS; i++)
+		cr_assert_geq(own[i] = control_connect(d), 0, "connect: %s", strerror(errno));
+
+	char out[4096];
+	int status = ctl(d, out, sizeof(out), (const char *[]){"status", NULL});
+	cr_expect_eq(status, 0, "%s", out);
+	cr_expect(strstr(out, "profile     negotiated"), "%s", out);
+	for (int i = 0; i < SLOW_CLIENTS; i++) {
+		struct pollfd slow = {.fd = own[i], .events = POLLIN};
+		cr_expect_eq(poll(&slow, 1, 0), 0,
+			     "slow client %d was answered or closed before status was (revents "
+			     "0x%x)",
+			     i, slow.revents);
+	}
+	/* Then each gets its own deadline's answer. */
+	for (int i = 0; i < SLOW_CLIENTS; i++) {
+		read_until_closed(own[i], out, sizeof(out), 30000);
+		const char *want = "error\nno complete request within 5 s";
+		cr_expect(!strncmp(out, want, strlen(want)), "slow client %d: %s", i, out);
+		close(own[i]);
+	}
+	close(hold[1]);
+	int child_status;
+	cr_assert_eq(waitpid(child, &child_status, 0), child);
+	cr_expect(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0, "child: 0x%x",
+		  child_status);
+	close(ready[0]);
+	cr_expect(log_wait_for(d, "control: refused uid 65534", 2000), "the refusals are logged");
 }
 
 /* A delayed hypercall still follows its pointers when it is answered: over
