@@ -15,6 +15,8 @@
  * daemon keeps serving.  It never runs on the ioctl path.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +45,7 @@ static struct {
 	int listen_fd;
 	pthread_t thread; /* accepts */
 	bool running;
+	gid_t group; /* --control-group, or -1 */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	/* The accepting thread's alone: */
 	uint64_t refusal_logged_ns;
@@ -510,20 +514,37 @@ static void log_refusal(struct daemon *d, const struct ucred *peer)
 		control.refusals_unlogged++;
 		return;
 	}
-	char more[96] = "";
+	char more[96] = "", group[32] = "";
 	if (control.refusals_unlogged)
 		snprintf(more, sizeof(more), " (and %llu more refused since the last such line)",
 			 control.refusals_unlogged);
-	emu_log("control: refused uid %u (pid %d): only uid %u and root may control this "
+	if (control.group != (gid_t)-1)
+		snprintf(group, sizeof(group), ", group %u", (unsigned)control.group);
+	emu_log("control: refused uid %u (pid %d): only uid %u%s and root may control this "
 		"daemon%s",
-		(unsigned)peer->uid, (int)peer->pid, (unsigned)d->uid, more);
+		(unsigned)peer->uid, (int)peer->pid, (unsigned)d->uid, group, more);
 	control.refusal_logged_ns = now;
 	control.refusals_unlogged = 0;
 }
 
-static bool admitted(const struct daemon *d, const struct ucred *peer)
+/* Root, the daemon's uid, or with --control-group a member of the group
+ * (its primary group, or one of its others: SO_PEERGROUPS). */
+static bool admitted(const struct daemon *d, int fd, const struct ucred *peer)
 {
-	return peer->uid == 0 || peer->uid == d->uid;
+	if (peer->uid == 0 || peer->uid == d->uid)
+		return true;
+	if (control.group == (gid_t)-1)
+		return false;
+	if (peer->gid == control.group)
+		return true;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0)
+		return false; /* ERANGE: more groups than that; refused */
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == control.group)
+			return true;
+	return false;
 }
 
 /* Take FD: who is asking is checked before a byte is read; an admitted
@@ -537,7 +558,7 @@ static void accept_client(struct daemon *d, int fd)
 		close(fd);
 		return;
 	}
-	if (!admitted(d, &peer)) {
+	if (!admitted(d, fd, &peer)) {
 		log_refusal(d, &peer);
 		refuse(fd, "permission denied: uid %u may not control this daemon (uid %u)\n",
 		       (unsigned)peer.uid, (unsigned)d->uid);
@@ -601,7 +622,93 @@ static void *control_thread(void *arg)
 	}
 }
 
-int control_start(struct daemon *d, const char *path)
+/* One directory on the way to the socket: see check_directory. */
+static int check_one(const char *path, const char *dir, bool last, uid_t euid)
+{
+	struct stat st;
+	if (lstat(dir, &st) != 0) {
+		emu_log("--control %s: directory %s: %s", path, dir, strerror(errno));
+		return -1;
+	}
+	char us[32];
+	if (euid)
+		snprintf(us, sizeof(us), "uid %u", (unsigned)euid);
+	else
+		snprintf(us, sizeof(us), "root");
+	if (st.st_uid != 0 && st.st_uid != euid) {
+		emu_log("--control %s: directory %s belongs to uid %u, who could replace the "
+			"socket; put it in a directory that %s%s owns",
+			path, dir, (unsigned)st.st_uid, us, euid ? " or root" : "");
+		return -1;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (last || !(st.st_mode & S_ISVTX))) {
+		emu_log("--control %s: directory %s is writable by %s (mode %04o), who could "
+			"%s the socket; put it in a directory only %s can write, such as %s",
+			path, dir, st.st_mode & S_IWOTH ? "others" : "its group",
+			(unsigned)(st.st_mode & 07777), last ? "replace" : "move away", us,
+			euid ? "$XDG_RUNTIME_DIR" : "/run");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The socket's directory must be one only this user (or root) can change:
+ * owned by uid EUID or root and writable by no one else.  Its ancestors
+ * likewise, but for sticky ones (such as /tmp), where no one else may
+ * rename what is ours.  Otherwise another user could replace the socket,
+ * and mshvctl would talk to theirs.  0, or -1 having said why.
+ */
+static int check_directory(const char *path, uid_t euid)
+{
+	char parent[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == path)
+		snprintf(parent, sizeof(parent), "/");
+	else
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+	if (!realpath(parent, real)) {
+		emu_log("--control %s: directory %s: %s; create it, or pick another path", path,
+			parent, strerror(errno));
+		return -1;
+	}
+	/* /, then /a, /a/b, ... up to the resolved directory (which realpath
+	 * wrote with no symlink, "." or "//" left in it). */
+	size_t len = strlen(real);
+	if (check_one(path, "/", len == 1, euid) != 0)
+		return -1;
+	for (size_t end = 2; end <= len; end++) {
+		if (end < len && real[end] != '/')
+			continue;
+		snprintf(dir, sizeof(dir), "%.*s", (int)end, real);
+		if (check_one(path, dir, end == len, euid) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* 0600, or 0660 and GROUP's; the socket was created 0600, so no one else
+ * could connect in between.  0, or -1 having said why. */
+static int set_group(const char *path, gid_t group)
+{
+	if (group == (gid_t)-1)
+		return 0;
+	if (fchownat(AT_FDCWD, path, (uid_t)-1, group, AT_SYMLINK_NOFOLLOW) != 0) {
+		emu_log("--control-group %u: cannot give %s to the group: %s; run as root or as a "
+			"member of the group",
+			(unsigned)group, path, strerror(errno));
+		return -1;
+	}
+	if (chmod(path, 0660) != 0) {
+		emu_log("--control %s: chmod 0660: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int control_start(struct daemon *d, const char *path, gid_t group)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -609,6 +716,8 @@ int control_start(struct daemon *d, const char *path)
 		return -1;
 	}
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	if (check_directory(path, geteuid()) != 0)
+		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		emu_log("--control %s: socket: %s", path, strerror(errno));
@@ -632,18 +741,26 @@ int control_start(struct daemon *d, const char *path)
 	close(fd);
 	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* Anyone may connect; SO_PEERCRED decides, so a refusal can be logged. */
-	mode_t old_umask = umask(0);
+	/* 0600 from the start: connecting needs write permission on it. */
+	mode_t old_umask = umask(0177);
 	int bound = fd >= 0 ? bind(fd, (struct sockaddr *)&addr, sizeof(addr)) : -1;
 	umask(old_umask);
-	if (bound != 0 || listen(fd, 8) != 0) {
+	if (bound != 0 || listen(fd, 64) != 0) {
 		emu_log("--control %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		if (bound == 0)
+			unlink(path);
+		return -1;
+	}
+	if (set_group(path, group) != 0) {
+		close(fd);
+		unlink(path);
 		return -1;
 	}
 	control.daemon = d;
 	control.listen_fd = fd;
+	control.group = group;
 	control.stopping = false;
 	for (int i = 0; i < CLIENTS_MAX; i++)
 		control.client_fds[i] = -1;

@@ -39,8 +39,13 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report);
  * on stderr; the snapshot, or NULL when it is invalid. */
 struct policy_snapshot *daemon_load_policy(const char *path);
 
-/* control_start / control_stop - mshvctl's Unix socket at PATH. */
-int control_start(struct daemon *daemon, const char *path);
+/*
+ * control_start / control_stop - mshvctl's Unix socket at PATH, mode 0600,
+ * or 0660 and GROUP's (whose members are admitted too) unless GROUP is
+ * (gid_t)-1.  PATH's directory must be one only this user or root can
+ * write; control_start logs why and returns -1 otherwise.
+ */
+int control_start(struct daemon *daemon, const char *path, gid_t group);
 void control_stop(void);
 
 #endif

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +46,7 @@ struct daemon_options {
 	const char *name;
 	const char *mountpoint;
 	const char *control; /* mshvctl's socket; "" for none */
+	gid_t control_group; /* --control-group, or (gid_t)-1 */
 	const char *trace;   /* transcript file, or NULL */
 	const char *cpus;    /* --cpu LIST, or NULL */
 	const char *user;    /* --user NAME, or NULL */
@@ -53,8 +55,8 @@ struct daemon_options {
 
 static const char usage_text[] =
 	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
-	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET] [--trace FILE]\n"
-	"                [--cpu LIST] [--user USER]\n"
+	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET]\n"
+	"                [--control-group GROUP] [--trace FILE] [--cpu LIST] [--user USER]\n"
 	"       mshv-emu --check FILE...\n"
 	"       mshv-emu --help | --version\n";
 
@@ -68,7 +70,10 @@ static const char help_text[] =
 	"  --name NAME       device or file name (default: the policy's device.name)\n"
 	"  --mountpoint DIR  FUSE front: where to mount (default " DEFAULT_MOUNTPOINT ")\n"
 	"  --ready-fd N      write \"ready PATH\\n\" to fd N once the node exists, then close it\n"
-	"  --control SOCKET  where mshvctl connects (default " DEFAULT_CONTROL "; \"\" for none)\n"
+	"  --control SOCKET  where mshvctl connects (default " DEFAULT_CONTROL "; \"\" for none):\n"
+	"                    mode 0600, in a directory only this user (or root) can write\n"
+	"  --control-group GROUP\n"
+	"                    make the socket 0660 and GROUP's, and let GROUP's members use it\n"
 	"  --trace FILE      write a JSON Lines transcript of every open, ioctl and release\n"
 	"  --cpu LIST        run every thread on these CPUs (\"0\", \"0,2\", \"0-3\"): put the\n"
 	"                    daemon on the CPU its client runs on, and a round trip skips a\n"
@@ -174,6 +179,23 @@ static int parse_cpus(const char *text, cpu_set_t *set)
 	return CPU_COUNT(&cpus) ? 0 : -1;
 }
 
+/* A group name, or number, into GID.  0 or -1. */
+static int parse_group(const char *text, gid_t *gid)
+{
+	char *end;
+	errno = 0;
+	unsigned long number = strtoul(text, &end, 10);
+	if (*text && !*end && !errno && number < (gid_t)-1) {
+		*gid = (gid_t)number;
+		return 0;
+	}
+	struct group *group = getgrnam(text);
+	if (!group)
+		return -1;
+	*gid = group->gr_gid;
+	return 0;
+}
+
 /* parse_options - fill OPTIONS.  Returns -1 to go on serving, or the exit
  * code when the work is done (--help, --check) or the command line is wrong. */
 static int parse_options(int argc, char **argv, struct daemon_options *options)
@@ -189,6 +211,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"mountpoint", required_argument, NULL, 'm'},
 		{"ready-fd", required_argument, NULL, 'r'},
 		{"control", required_argument, NULL, 'c'},
+		{"control-group", required_argument, NULL, 'G'},
 		{"trace", required_argument, NULL, 't'},
 		{"cpu", required_argument, NULL, 'C'},
 		{"user", required_argument, NULL, 'u'},
@@ -200,7 +223,8 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 	*options = (struct daemon_options){.front = FRONT_AUTO,
 					   .ready_fd = -1,
 					   .mountpoint = DEFAULT_MOUNTPOINT,
-					   .control = DEFAULT_CONTROL};
+					   .control = DEFAULT_CONTROL,
+					   .control_group = (gid_t)-1};
 	opterr = 0;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
@@ -231,6 +255,13 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			break;
 		case 'c':
 			options->control = optarg;
+			break;
+		case 'G':
+			if (parse_group(optarg, &options->control_group) != 0)
+				return usage_error(
+					"--control-group %s: no such group; give a group "
+					"name or number",
+					optarg);
 			break;
 		case 't':
 			options->trace = optarg;
@@ -271,6 +302,9 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument %s", argv[optind]);
+	if (options->control_group != (gid_t)-1 && !*options->control)
+		return usage_error("--control-group needs a control socket, and --control is %s",
+				   "\"\"");
 	return -1;
 }
 
@@ -326,7 +360,8 @@ static int node_made(void *arg)
 		return 1;
 	}
 	start->reloading = true;
-	if (*start->options->control && control_start(daemon, start->options->control) != 0)
+	if (*start->options->control && control_start(daemon, start->options->control,
+							   start->options->control_group) != 0)
 		return 1;
 	return 0;
 }

@@ -342,7 +342,7 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 					 sizeof(ready.socket_name), ready.id, sizeof(ready.id));
 	if (!device_server)
 		goto out_trace;
-	if (o->control && control_start(&d, o->control) != 0)
+	if (o->control && control_start(&d, o->control, (gid_t)-1) != 0)
 		goto out_server;
 	if (write(ready_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
 		goto out_control;

@@ -206,6 +206,10 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		argv[argc++] = mountpoint;
 		argv[argc++] = "--control";
 		argv[argc++] = control;
+		if (d->control_group) {
+			argv[argc++] = "--control-group";
+			argv[argc++] = d->control_group;
+		}
 		if (ready_fd >= 0) {
 			argv[argc++] = "--ready-fd";
 			argv[argc++] = fd_arg;

@@ -485,6 +485,16 @@ Test(faults, mshvctl_drives_a_running_daemon)
 	close(fd);
 }
 
+/* The socket's mode (0600) keeps other users out already: let them reach
+ * it, so that what is tested is the daemon's own check of who connects. */
+static void open_up_control(const struct daemon *d)
+{
+	char socket[128];
+	control_of(d, d->pid, socket, sizeof(socket));
+	cr_assert_eq(chmod(d->dir, 0755), 0);
+	cr_assert_eq(chmod(socket, 0666), 0, "%s: %s", socket, strerror(errno));
+}
+
 Test(faults, mshvctl_is_refused_for_another_uid)
 {
 	struct daemon *d = &daemon_under_test;
@@ -493,7 +503,7 @@ Test(faults, mshvctl_is_refused_for_another_uid)
 	daemon_start(d, NULL);
 	/* Neither root nor the daemon's own uid (which --user makes 65534). */
 	unsigned stranger = (unsigned)stranger_uid(d);
-	chmod(d->dir, 0755); /* let the stranger reach the socket: the daemon must say no */
+	open_up_control(d); /* let the stranger reach the socket: the daemon must say no */
 	int pipefd[2];
 	cr_assert_eq(pipe(pipefd), 0);
 	pid_t child = fork();
@@ -581,7 +591,7 @@ Test(faults, slow_clients_do_not_hold_up_mshvctl)
 	if (geteuid() != 0)
 		cr_skip_test("needs root to act as another uid");
 	daemon_start(d, NULL);
-	chmod(d->dir, 0755); /* uid 65534 may reach the socket; the daemon decides */
+	open_up_control(d); /* uid 65534 may reach the socket; the daemon decides */
 	int ready[2], hold[2];
 	cr_assert_eq(pipe(ready), 0);
 	cr_assert_eq(pipe(hold), 0);
@@ -639,6 +649,133 @@ Test(faults, slow_clients_do_not_hold_up_mshvctl)
 		  child_status);
 	close(ready[0]);
 	cr_expect(log_wait_for(d, "control: refused uid 65534", 2000), "the refusals are logged");
+}
+
+/* mshvctl ARGS... against D as UID and GID with the other GROUPS (COUNT of
+ * them); its exit status, its output in OUT. */
+static int ctl_as(const struct daemon *d, uid_t uid, gid_t gid, const gid_t *groups, int count,
+		  char *out, size_t size, const char *const args[])
+{
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		if (setgroups((size_t)count, groups) != 0 || setresgid(gid, gid, gid) != 0 ||
+		    setresuid(uid, uid, uid) != 0)
+			_exit(99);
+		char socket[128];
+		control_of(d, d->pid, socket, sizeof(socket));
+		const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", socket};
+		int argc = 3;
+		for (int i = 0; args[i] && argc < 15; i++)
+			argv[argc++] = args[i];
+		argv[argc] = NULL;
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t used = 0;
+	ssize_t got;
+	while (used + 1 < size && (got = read(pipefd[0], out + used, size - 1 - used)) > 0)
+		used += (size_t)got;
+	out[used] = '\0';
+	close(pipefd[0]);
+	int status;
+	waitpid(child, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * The control socket is 0600, and is only made in a directory no one but
+ * the daemon's user (or root) can change: one others or its group can
+ * write, one another user owns, or one under a non-sticky directory others
+ * can write, is refused, saying why.
+ */
+Test(faults, control_socket_is_private_and_only_made_where_it_stays_so)
+{
+	struct daemon *d = &daemon_under_test;
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make directories of another uid");
+	char scratch[] = "/tmp/mshv-live-ctl-XXXXXX";
+	cr_assert_not_null(mkdtemp(scratch));
+	static const struct {
+		const char *dir;
+		mode_t mode;
+		uid_t owner;
+		const char *says;
+	} cases[] = {
+		{"open", 0777, 0, "open is writable by others (mode 0777), who could replace"},
+		{"sticky", 01777, 0, "sticky is writable by others (mode 1777), who could replace"},
+		{"group", 0770, 0, "group is writable by its group (mode 0770), who could replace"},
+		{"theirs", 0755, 65534, "theirs belongs to uid 65534, who could replace"},
+		{"open/inner", 0700, 0,
+		 "open is writable by others (mode 0777), who could move away"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char dir[160], sock[192], mnt[160], out[4096];
+		snprintf(dir, sizeof(dir), "%s/%s", scratch, cases[i].dir);
+		snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+		snprintf(mnt, sizeof(mnt), "%s/mnt", scratch);
+		cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
+		cr_assert_eq(chmod(dir, cases[i].mode), 0);
+		cr_assert_eq(chown(dir, cases[i].owner, 0), 0);
+		const char *argv[] = {"timeout", "10",	      env_or("MSHV_EMU_BIN", "mshv-emu"),
+				      "--front", "fuse",      "--mountpoint",
+				      mnt,	 "--control", sock,
+				      NULL};
+		int status = run_command(argv, out, sizeof(out));
+		cr_expect_eq(status, 1, "%s: exit %d: %s", cases[i].dir, status, out);
+		cr_expect(strstr(out, sock) && strstr(out, cases[i].says), "%s: %s", cases[i].dir,
+			  out);
+		cr_expect_neq(access(sock, F_OK), 0, "%s: a socket was made", cases[i].dir);
+	}
+	for (size_t i = sizeof(cases) / sizeof(cases[0]); i-- > 0;) {
+		char dir[160];
+		snprintf(dir, sizeof(dir), "%s/%s", scratch, cases[i].dir);
+		rmdir(dir);
+	}
+	rmdir(scratch);
+
+	daemon_start(d, NULL);
+	char sock[128];
+	control_of(d, d->pid, sock, sizeof(sock));
+	struct stat st;
+	cr_assert_eq(lstat(sock, &st), 0, "%s: %s", sock, strerror(errno));
+	cr_expect(S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600, "%s: mode 0%o", sock,
+		  st.st_mode & 0777);
+}
+
+/* --control-group: the socket is 0660 and the group's, and its members
+ * (by their primary group or another) may use mshvctl; others may not. */
+Test(faults, control_group_members_may_use_mshvctl)
+{
+	struct daemon *d = &daemon_under_test;
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as other uids");
+	if (front_is_run())
+		cr_skip_test("--control-group is mshv-emu's");
+	d->control_group = "65534";
+	daemon_start(d, NULL);
+	chmod(d->dir, 0755);
+	char sock[128], out[4096];
+	control_of(d, d->pid, sock, sizeof(sock));
+	struct stat st;
+	cr_assert_eq(lstat(sock, &st), 0, "%s: %s", sock, strerror(errno));
+	cr_expect((st.st_mode & 0777) == 0660 && st.st_gid == 65534, "%s: mode 0%o, gid %u", sock,
+		  st.st_mode & 0777, (unsigned)st.st_gid);
+	const char *const status[] = {"status", NULL};
+	const gid_t member = 65534;
+	cr_expect_eq(ctl_as(d, 65533, 65534, NULL, 0, out, sizeof(out), status), 0,
+		     "primary group: %s", out);
+	cr_expect(strstr(out, "profile     negotiated"), "%s", out);
+	cr_expect_eq(ctl_as(d, 65533, 65533, &member, 1, out, sizeof(out), status), 0,
+		     "another group: %s", out);
+	cr_expect_eq(ctl_as(d, 65533, 65533, NULL, 0, out, sizeof(out), status), 1,
+		     "not a member: %s", out);
+	cr_expect(strstr(out, "Permission denied") || strstr(out, "permission denied"), "%s", out);
 }
 
 /* A delayed hypercall still follows its pointers when it is answered: over
