@@ -5,6 +5,10 @@
  * daemon's answer: the daemon renders tables and JSON (control.c), so this
  * client knows no command.  Exit status: 0 when the daemon said ok, 1 when it
  * said error or could not be reached, 2 for a usage error.
+ *
+ * It trusts only a server that runs as root or as its own user
+ * (SO_PEERCRED of the connected socket), and tells it nothing otherwise:
+ * another user who replaced the socket must not be the one that answers.
  */
 #include <errno.h>
 #include <signal.h>
@@ -27,7 +31,9 @@ static const char usage_text[] =
 	"  fault enable|disable RULE  switch a fault rule on or off\n"
 	"  inject RULE                arm a fault rule given as YAML (once, unless it says when)\n"
 	"  release                    let every hung call complete\n"
-	"  trace start FILE | stop    start or stop the JSON Lines transcript\n";
+	"  trace start FILE | stop    start or stop the JSON Lines transcript\n"
+	"The socket is mshv-emu's --control (default " DEFAULT_SOCKET ").  mshvctl talks\n"
+	"only to a server that runs as root or as you, and says so otherwise.\n";
 
 int main(int argc, char **argv)
 {
@@ -65,6 +71,23 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"mshvctl: connect %s: %s (is mshv-emu running with --control %s?)\n", path,
 			strerror(errno), path);
+		return 1;
+	}
+	/* Who listens: root, or the user we are.  Anyone else took the socket's
+	 * place (its directory let them): neither send nor believe anything. */
+	struct ucred server;
+	socklen_t len = sizeof(server);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &len) != 0) {
+		fprintf(stderr, "mshvctl: %s: cannot tell who is listening: %s\n", path,
+			strerror(errno));
+		return 1;
+	}
+	if (server.uid != 0 && server.uid != geteuid()) {
+		fprintf(stderr,
+			"mshvctl: %s: its server runs as uid %u (pid %d), neither root nor you "
+			"(uid %u): not trusting it; someone may have replaced the socket, so "
+			"check its directory, then restart mshv-emu\n",
+			path, (unsigned)server.uid, (int)server.pid, (unsigned)geteuid());
 		return 1;
 	}
 	FILE *conn = fdopen(fd, "r+");

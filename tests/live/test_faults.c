@@ -778,6 +778,60 @@ Test(faults, control_group_members_may_use_mshvctl)
 	cr_expect(strstr(out, "Permission denied") || strstr(out, "permission denied"), "%s", out);
 }
 
+/* Another user's server in the control socket's place: mshvctl refuses to
+ * believe it (or to tell it anything). */
+Test(faults, mshvctl_trusts_no_server_of_another_uid)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another uid");
+	char dir[] = "/tmp/mshv-live-impostor-XXXXXX", sock[64], out[4096];
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(chown(dir, 65534, 65534), 0);
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t impostor = fork();
+	cr_assert_geq(impostor, 0);
+	if (impostor == 0) {
+		close(ready[0]);
+		signal(SIGPIPE, SIG_IGN);
+		if (!become_nobody())
+			_exit(99);
+		struct sockaddr_un addr = {.sun_family = AF_UNIX};
+		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock);
+		int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		umask(0);
+		if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+		    listen(listener, 4) != 0 || write(ready[1], "r", 1) != 1)
+			_exit(98);
+		for (;;) {
+			int fd = accept(listener, NULL, NULL);
+			if (fd < 0)
+				_exit(97);
+			const char reply[] = "ok\nIMPOSTOR: all is well\n";
+			ssize_t sent = write(fd, reply, sizeof(reply) - 1);
+			(void)sent;
+			close(fd);
+		}
+	}
+	close(ready[1]);
+	char byte = 0;
+	struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+	cr_assert(poll(&pfd, 1, 10000) == 1 && read(ready[0], &byte, 1) == 1,
+		  "the impostor did not start");
+	close(ready[0]);
+	const char *argv[] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", sock, "status", NULL};
+	int status = run_command(argv, out, sizeof(out));
+	kill(impostor, SIGKILL);
+	waitpid(impostor, NULL, 0);
+	unlink(sock);
+	rmdir(dir);
+	cr_expect_eq(status, 1, "%s", out);
+	cr_expect(strstr(out, "its server runs as uid 65534") && strstr(out, "not trusting it"),
+		  "%s", out);
+	cr_expect_null(strstr(out, "IMPOSTOR"), "the impostor's reply was printed: %s", out);
+}
+
 /* A delayed hypercall still follows its pointers when it is answered: over
  * FUSE by the side channel, over CUSE by the retry the held call asks the
  * kernel for.  The delay is counted once, and the answer is the policy's. */
