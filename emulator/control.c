@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@
 
 #include "daemon.h"
 #include "errnames.h"
+#include "json.h"
 
 #define REQUEST_MAX	    65536
 #define ARGS_MAX	    16
@@ -63,24 +65,6 @@ static uint64_t monotonic_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void json_string(FILE *out, const char *text)
-{
-	if (!text) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
 }
 
 /* "N events dropped", and ", M lines not written: WHY (ENAME)" after write errors. */
@@ -116,9 +100,9 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 	const char *write_error = lost.write_errno ? errname_of(lost.write_errno) : NULL;
 	if (json) {
 		fprintf(out, "{\"front\":\"%s\",\"node\":", d->front);
-		json_string(out, node);
+		json_string(out, node, SIZE_MAX);
 		fprintf(out, ",\"profile\":\"%s\",\"policy\":", profile_get(id.profile)->name);
-		json_string(out, id.source);
+		json_string(out, id.source, SIZE_MAX);
 		fprintf(out,
 			",\"digest\":\"%s\",\"generation\":%llu,\"sessions_open\":%llu,"
 			"\"sessions_opened\":%llu,\"uptime_s\":%llu,\"held_calls\":%u,"
@@ -126,11 +110,11 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 			id.digest, (unsigned long long)id.generation, open, opened,
 			(unsigned long long)uptime, held,
 			core_vanished(&d->core) ? "true" : "false");
-		json_string(out, trace_file);
+		json_string(out, trace_file, SIZE_MAX);
 		fprintf(out,
 			",\"trace_dropped\":%llu,\"trace_unwritten\":%llu,\"trace_write_error\":",
 			(unsigned long long)lost.dropped, (unsigned long long)lost.unwritten);
-		json_string(out, lost.write_errno && !write_error ? "?" : write_error);
+		json_string(out, lost.write_errno && !write_error ? "?" : write_error, SIZE_MAX);
 		fputs("}\n", out);
 	} else {
 		fprintf(out,
@@ -160,7 +144,7 @@ static void stats_faults(FILE *out, bool json, const char *source, const struct 
 		bool enabled = atomic_load(&states[i].enabled);
 		if (json) {
 			fprintf(out, "%s{\"name\":", *first ? "" : ",");
-			json_string(out, rules[i].name);
+			json_string(out, rules[i].name, SIZE_MAX);
 			fprintf(out,
 				",\"source\":\"%s\",\"enabled\":%s,\"matched\":%llu,"
 				"\"fired\":%llu}",
@@ -197,7 +181,7 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 		unsigned long long calls = stats->ioctl_calls[i];
 		if (json) {
 			fprintf(out, "%s{\"name\":", i ? "," : "");
-			json_string(out, snap->ioctls[i].name);
+			json_string(out, snap->ioctls[i].name, SIZE_MAX);
 			fprintf(out, ",\"cmd\":\"0x%08x\",\"calls\":%llu}", snap->ioctls[i].cmd,
 				calls);
 		} else {
@@ -218,7 +202,7 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 		const char *name = err ? errname_of(err) : "errno >= 1024";
 		if (json) {
 			fprintf(out, "%s{\"errno\":%d,\"errno_name\":", first ? "" : ",", err);
-			json_string(out, name);
+			json_string(out, name, SIZE_MAX);
 			fprintf(out, ",\"count\":%llu}", count);
 		} else {
 			fprintf(out, "  %-16s %4d %10llu\n", name ? name : "?", err, count);

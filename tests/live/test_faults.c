@@ -423,6 +423,29 @@ Test(faults, transcript_write_errors_are_reported)
 
 /* ---- mshvctl ---- */
 
+/* JSON from mshvctl is valid UTF-8 whatever bytes a path holds: a byte that
+ * is not UTF-8 becomes \ufffd, a control character \u00XX. */
+Test(faults, json_status_is_valid_for_any_policy_path)
+{
+	struct daemon *d = &daemon_under_test;
+	char dir[] = "/tmp/mshv-live-json-XXXXXX", path[96], out[4096], want[160];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/p\xff\x01\".yaml", dir);
+	FILE *file = fopen(path, "w");
+	cr_assert_not_null(file);
+	fputs(HEAD, file);
+	fclose(file);
+	daemon_start(d, path);
+	int status = ctl(d, out, sizeof(out), (const char *[]){"--json", "status", NULL});
+	unlink(path);
+	rmdir(dir);
+	cr_assert_eq(status, 0, "%s", out);
+	snprintf(want, sizeof(want), "\"policy\":\"%s/p\\ufffd\\u0001\\\".yaml\",", dir);
+	cr_expect(strstr(out, want), "want %s in %s", want, out);
+	for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+		cr_expect(*p < 0x80 && (*p >= 0x20 || *p == '\n'), "byte 0x%02x in %s", *p, out);
+}
+
 Test(faults, mshvctl_drives_a_running_daemon)
 {
 	struct daemon *d = &daemon_under_test;
