@@ -304,6 +304,21 @@ static int run_command(struct daemon *d, char **args, int count, FILE *out)
 		return 1;
 	}
 	const char *cmd = args[0];
+	/* This daemon's working directory is not the client's: a relative
+	 * path would be resolved in the wrong place.  mshvctl sends absolute
+	 * ones. */
+	const char *file = NULL;
+	if (!strcmp(cmd, "reload") && count == 2)
+		file = args[1];
+	else if (!strcmp(cmd, "trace") && count == 3 && !strcmp(args[1], "start"))
+		file = args[2];
+	if (file && file[0] != '/') {
+		fprintf(out,
+			"%s: a relative path, which this daemon would resolve in its own "
+			"working directory, not yours; give an absolute path\n",
+			file);
+		return 1;
+	}
 	if (!strcmp(cmd, "status") && count == 1)
 		return cmd_status(d, json, out);
 	if (!strcmp(cmd, "stats") && count == 1)

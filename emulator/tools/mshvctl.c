@@ -6,6 +6,9 @@
  * client knows no command.  Exit status: 0 when the daemon said ok, 1 when it
  * said error or could not be reached, 2 for a usage error.
  *
+ * The FILE of `reload FILE` and `trace start FILE` is sent as an absolute
+ * path: the daemon runs in a directory of its own, not the caller's.
+ *
  * It trusts only a server that runs as root or as its own user
  * (SO_PEERCRED of the connected socket), and tells it nothing otherwise:
  * another user who replaced the socket must not be the one that answers.
@@ -32,8 +35,41 @@ static const char usage_text[] =
 	"  inject RULE                arm a fault rule given as YAML (once, unless it says when)\n"
 	"  release                    let every hung call complete\n"
 	"  trace start FILE | stop    start or stop the JSON Lines transcript\n"
-	"The socket is mshv-emu's --control (default " DEFAULT_SOCKET ").  mshvctl talks\n"
-	"only to a server that runs as root or as you, and says so otherwise.\n";
+	"The socket is mshv-emu's --control (default " DEFAULT_SOCKET ").  A relative FILE\n"
+	"is sent as an absolute path, from the current directory.  mshvctl talks only\n"
+	"to a server that runs as root or as you, and says so otherwise.\n";
+
+/* FILE from the current directory, without a leading "./"; malloc'd, or
+ * NULL with errno set. */
+static char *absolute(const char *file)
+{
+	if (file[0] == '/')
+		return strdup(file);
+	char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	while (file[0] == '.' && file[1] == '/')
+		for (file += 2; *file == '/'; file++)
+			;
+	char *path;
+	if (asprintf(&path, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", file) < 0)
+		path = NULL;
+	free(cwd);
+	return path;
+}
+
+/* The index of the FILE argument of ARGV's command (reload FILE, trace
+ * start FILE), or 0 when it takes none. */
+static int file_argument(int argc, char **argv, int first)
+{
+	int cmd = first < argc && !strcmp(argv[first], "--json") ? first + 1 : first;
+	int count = argc - cmd;
+	if (count == 2 && !strcmp(argv[cmd], "reload"))
+		return cmd + 1;
+	if (count == 3 && !strcmp(argv[cmd], "trace") && !strcmp(argv[cmd + 1], "start"))
+		return cmd + 2;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -56,6 +92,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mshvctl: argument %d is empty or holds a newline\n", i);
 			return 2;
 		}
+	}
+	int file = file_argument(argc, argv, first);
+	if (file && !(argv[file] = absolute(argv[file]))) {
+		fprintf(stderr,
+			"mshvctl: cannot tell the current directory (%s); give FILE as an "
+			"absolute path\n",
+			strerror(errno));
+		return 1;
 	}
 	/* A daemon may answer (and close) before reading everything: keep going
 	 * and read its answer rather than die on SIGPIPE. */

@@ -855,6 +855,51 @@ Test(faults, mshvctl_trusts_no_server_of_another_uid)
 	cr_expect_null(strstr(out, "IMPOSTOR"), "the impostor's reply was printed: %s", out);
 }
 
+/* A relative FILE is the caller's: mshvctl sends it from its current
+ * directory, and the daemon refuses a relative path another client sends,
+ * which it would resolve in its own. */
+Test(faults, mshvctl_sends_files_as_absolute_paths)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD);
+	char policy[128], trace[128], out[4096], want[256];
+	snprintf(policy, sizeof(policy), "%.*s/p.yaml", (int)sizeof(d->dir) - 1, d->dir);
+	snprintf(trace, sizeof(trace), "%.*s/t.jsonl", (int)sizeof(d->dir) - 1, d->dir);
+	FILE *file = fopen(policy, "w");
+	cr_assert_not_null(file);
+	fputs(HEAD, file);
+	fclose(file);
+	/* mshvctl's own path must survive the chdir. */
+	char *bin = realpath(env_or("MSHV_EMU_CTL", "mshvctl"), NULL);
+	if (bin)
+		setenv("MSHV_EMU_CTL", bin, 1);
+	free(bin);
+	int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(here, 0);
+	cr_assert_eq(chdir(d->dir), 0);
+	int reload = ctl(d, out, sizeof(out), (const char *[]){"reload", "./p.yaml", NULL});
+	snprintf(want, sizeof(want), "serving %s as generation 2", policy);
+	cr_expect(reload == 0 && strstr(out, want), "%s", out);
+	int start = ctl(d, out, sizeof(out), (const char *[]){"trace", "start", "t.jsonl", NULL});
+	snprintf(want, sizeof(want), "tracing to %s", trace);
+	cr_expect(start == 0 && strstr(out, want), "%s", out);
+	cr_expect_eq(access(trace, F_OK), 0, "no transcript at %s", trace);
+	ctl(d, out, sizeof(out), (const char *[]){"trace", "stop", NULL});
+	cr_assert_eq(fchdir(here), 0);
+	close(here);
+
+	int fd = control_connect(d);
+	cr_assert_geq(fd, 0);
+	const char request[] = "reload\np.yaml\n\n";
+	cr_assert_eq(write(fd, request, sizeof(request) - 1), (ssize_t)sizeof(request) - 1);
+	read_until_closed(fd, out, sizeof(out), 10000);
+	close(fd);
+	cr_expect_str_eq(out, "error\np.yaml: a relative path, which this daemon would resolve "
+			      "in its own working directory, not yours; give an absolute path\n");
+	unlink(trace);
+	unlink(policy);
+}
+
 /* A delayed hypercall still follows its pointers when it is answered: over
  * FUSE by the side channel, over CUSE by the retry the held call asks the
  * kernel for.  The delay is counted once, and the answer is the policy's. */
