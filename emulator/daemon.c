@@ -1,9 +1,10 @@
 /*
  * daemon.c - what the running daemon does on request, whoever asks: a
- * SIGHUP (main.c's reload thread) or mshvctl (control.c).  Both call in
- * here; nothing here calls back into either.
+ * SIGHUP (the reload thread below) or mshvctl (control.c).  Both call in
+ * here; nothing here calls back into control.c or main.c.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,4 +77,34 @@ struct policy_snapshot *daemon_load_policy(const char *path)
 	diag_print(&diags, stderr);
 	diag_free(&diags);
 	return snap;
+}
+
+static void *reload_thread(void *arg)
+{
+	struct daemon *daemon = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (daemon->reloader_stopping)
+			return NULL;
+		daemon_reload(daemon, NULL, NULL);
+	}
+}
+
+int daemon_reloader_start(struct daemon *daemon)
+{
+	daemon->reloader_stopping = 0;
+	/* It only sigwaits SIGHUP; nothing else may land there. */
+	return front_thread_create(&daemon->reloader, reload_thread, daemon);
+}
+
+void daemon_reloader_stop(struct daemon *daemon)
+{
+	daemon->reloader_stopping = 1;
+	pthread_kill(daemon->reloader, SIGHUP);
+	pthread_join(daemon->reloader, NULL);
 }

@@ -6,6 +6,7 @@
 #define MSHV_EMU_DAEMON_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -24,6 +25,9 @@ struct daemon {
 	unsigned (*held_count)(void);
 	unsigned (*release_held)(void);
 	void (*node_path)(char *out, size_t size);
+	/* SIGHUP's reload thread (daemon_reloader_start). */
+	pthread_t reloader;
+	volatile sig_atomic_t reloader_stopping;
 };
 
 /*
@@ -34,6 +38,17 @@ struct daemon {
  * serving).  Cold path.
  */
 int daemon_reload(struct daemon *daemon, const char *path, FILE *report);
+
+/*
+ * daemon_reloader_start - a thread that takes SIGHUP with sigwait and calls
+ * daemon_reload: parsing is not signal-handler work.  SIGHUP must be blocked
+ * in every thread (block it before creating any), so that only sigwait
+ * takes it.  Returns 0 or an errno.
+ */
+int daemon_reloader_start(struct daemon *daemon);
+
+/* daemon_reloader_stop - stop and join that thread. */
+void daemon_reloader_stop(struct daemon *daemon);
 
 /* daemon_load_policy - PATH (NULL: the embedded default), its diagnostics
  * on stderr; the snapshot, or NULL when it is invalid. */

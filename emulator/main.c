@@ -117,33 +117,11 @@ static int check_policies(int count, char **paths)
 	return failed;
 }
 
-/* ---- reload: SIGHUP (mshvctl reload goes through control.c) ---- */
-
-struct reloader {
-	struct daemon *daemon;
-	pthread_t thread;
-	volatile sig_atomic_t stopping;
-};
+/* ---- SIGHUP (its reload thread is daemon.c's) ---- */
 
 static void sighup_noop(int sig)
 {
 	(void)sig;
-}
-
-static void *reload_thread(void *arg)
-{
-	struct reloader *reloader = arg;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	for (;;) {
-		int sig;
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (reloader->stopping)
-			return NULL;
-		daemon_reload(reloader->daemon, NULL, NULL);
-	}
 }
 
 /* ---- options ---- */
@@ -315,7 +293,6 @@ struct start {
 	const struct daemon_options *options;
 	enum front_kind kind;
 	struct privileges *user; /* NULL without --user */
-	struct reloader reloader;
 	bool reloading; /* the reload thread runs */
 };
 
@@ -355,7 +332,7 @@ static int node_made(void *arg)
 	}
 	/* It only sigwaits SIGHUP; nothing else may land there.  A SIGHUP sent
 	 * before it starts waits, blocked, for it. */
-	if (front_thread_create(&start->reloader.thread, reload_thread, &start->reloader) != 0) {
+	if (daemon_reloader_start(daemon) != 0) {
 		emu_log("start: cannot create the reload thread");
 		return 1;
 	}
@@ -443,7 +420,6 @@ int main(int argc, char **argv)
 		.options = &options,
 		.kind = kind,
 		.user = options.user ? &user : NULL,
-		.reloader = {.daemon = &daemon},
 	};
 	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse"; /* before mshvctl can ask */
 	daemon.front_options = (struct front_options){
@@ -463,11 +439,8 @@ int main(int argc, char **argv)
 				: front_fuse_run(&daemon.front_options);
 
 	control_stop();
-	if (start.reloading) {
-		start.reloader.stopping = 1;
-		pthread_kill(start.reloader.thread, SIGHUP);
-		pthread_join(start.reloader.thread, NULL);
-	}
+	if (start.reloading)
+		daemon_reloader_stop(&daemon);
 	core_fini(&daemon.core);
 	free(daemon.policy_path);
 	emu_log("stopped");
