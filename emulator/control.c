@@ -30,11 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <urcu/urcu-bp.h>
-
 #include "daemon.h"
 #include "errnames.h"
 #include "json.h"
+#include "rcu.h"
 
 #define REQUEST_MAX	    65536
 #define ARGS_MAX	    16
@@ -91,8 +90,8 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 	unsigned held = d->held_count();
 	char node[4096];
 	d->node_path(node, sizeof(node));
-	urcu_bp_read_lock();
-	struct trace *trace = rcu_dereference(d->core.trace);
+	emu_rcu_read_lock();
+	struct trace *trace = emu_rcu_dereference(d->core.trace);
 	const char *trace_file = trace ? trace_path(trace) : NULL;
 	struct trace_counts lost = {0};
 	if (trace)
@@ -131,7 +130,7 @@ static int cmd_status(struct daemon *d, bool json, FILE *out)
 		} else
 			fprintf(out, "trace       off\n");
 	}
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	return 0;
 }
 
@@ -165,9 +164,9 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 		fprintf(out, "out of memory\n");
 		return 1;
 	}
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
-	struct fault_set *injected = rcu_dereference(core->injected);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
+	struct fault_set *injected = emu_rcu_dereference(core->injected);
 	core_stats(core, snap->generation, stats);
 	if (json)
 		fprintf(out, "{\"generation\":%llu,\"calls\":%llu,\"ioctls\":[",
@@ -222,7 +221,7 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 		     &first);
 	if (json)
 		fprintf(out, "]}\n");
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	free(stats);
 	return 0;
 }
@@ -231,9 +230,9 @@ static int cmd_inject(struct daemon *d, const char *text, FILE *out)
 {
 	struct diag_list diags = {0};
 	struct fault_rule *rule = NULL;
-	urcu_bp_read_lock();
-	rule = policy_parse_fault(rcu_dereference(d->core.current), "inject", text, &diags);
-	urcu_bp_read_unlock();
+	emu_rcu_read_lock();
+	rule = policy_parse_fault(emu_rcu_dereference(d->core.current), "inject", text, &diags);
+	emu_rcu_read_unlock();
 	if (!rule) {
 		diag_print(&diags, out);
 		diag_free(&diags);

@@ -4,17 +4,21 @@
  * urcu-bp, because libfuse creates and reaps its worker threads itself:
  * they cannot be registered by hand, and bp registers a reader lazily.
  * One publisher at a time (publish_lock); readers never take that lock, and
- * synchronize_rcu is never called from inside a read section.
+ * synchronize_rcu is never called from inside a read section.  Every RCU
+ * access goes through rcu.h, which ThreadSanitizer can follow.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <urcu/urcu-bp.h>
-
 #include "core.h"
 #include "core_impl.h"
+#include "rcu.h"
+
+#ifdef EMU_RCU_TSAN
+char emu_rcu_grace;
+#endif
 
 static void fault_set_free(struct fault_set *set)
 {
@@ -33,7 +37,7 @@ void core_init(struct emu_core *core, struct policy_snapshot *initial)
 	core_stats_init(core);
 	core->generation = 1;
 	initial->generation = 1;
-	rcu_assign_pointer(core->current, initial);
+	emu_rcu_assign(core->current, initial);
 }
 
 void core_fini(struct emu_core *core)
@@ -52,9 +56,9 @@ uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap)
 	pthread_mutex_lock(&core->publish_lock);
 	uint64_t generation = ++core->generation;
 	snap->generation = generation;
-	struct policy_snapshot *old = rcu_xchg_pointer(&core->current, snap);
+	struct policy_snapshot *old = emu_rcu_xchg(&core->current, snap);
 	pthread_mutex_unlock(&core->publish_lock);
-	urcu_bp_synchronize_rcu();
+	emu_rcu_synchronize();
 	policy_free(old);
 	return generation;
 }
@@ -82,14 +86,14 @@ int core_open(struct emu_core *core, struct emu_session *session, struct emu_cal
 	call->held_result = 0;
 	call->fault[0] = '\0';
 	call->time_ns = 0;
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	struct fault_input input = {
 		.event = FAULT_EVENT_OPEN, .session = session->id, .caller = call->caller};
 	const struct fault_rule *rule = NULL;
 	if (core_vanished(core))
 		result = -ENOENT; /* the node is gone */
-	else if ((snap->fault_count || rcu_dereference(core->injected)) &&
+	else if ((snap->fault_count || emu_rcu_dereference(core->injected)) &&
 		 (rule = decide_fault(core, snap, &input, NULL, call))) {
 		if (rule->vanish_ns) {
 			core_vanish(core, rule->vanish_ns);
@@ -106,7 +110,7 @@ int core_open(struct emu_core *core, struct emu_session *session, struct emu_cal
 		core_trace_event(core, TRACE_OPEN, session, call, NULL, result, snap->generation,
 				 false);
 	}
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	return result;
 }
 
@@ -116,10 +120,10 @@ int core_open_complete(struct emu_core *core, struct emu_session *session, struc
 	int result = interrupted ? -EINTR : call->held_result;
 	if (result == 0)
 		atomic_fetch_add(&core->sessions_open, 1);
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	core_trace_event(core, TRACE_OPEN, session, call, NULL, result, snap->generation, true);
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	return result;
 }
 
@@ -128,17 +132,17 @@ void core_release(struct emu_core *core, struct emu_session *session, struct emu
 	struct emu_call call = {.caller = caller};
 	bool object = session->object != EMU_OBJECT_DEVICE;
 	atomic_fetch_sub(object ? &core->objects_open : &core->sessions_open, 1);
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	struct fault_input input = {
 		.event = FAULT_EVENT_RELEASE, .session = session->id, .caller = caller};
 	const struct fault_rule *rule = NULL;
 	/* Release faults are about the device's opens, not what they made. */
-	if (!object && (snap->fault_count || rcu_dereference(core->injected)) &&
+	if (!object && (snap->fault_count || emu_rcu_dereference(core->injected)) &&
 	    (rule = decide_fault(core, snap, &input, NULL, &call)) && rule->vanish_ns)
 		core_vanish(core, rule->vanish_ns);
 	core_trace_event(core, TRACE_RELEASE, session, &call, NULL, 0, snap->generation, false);
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	if (object)
 		root_object_free(session);
 }
@@ -146,10 +150,10 @@ void core_release(struct emu_core *core, struct emu_session *session, struct emu
 void core_trace_start(struct emu_core *core, struct trace *trace)
 {
 	pthread_mutex_lock(&core->publish_lock);
-	struct trace *old = rcu_xchg_pointer(&core->trace, trace);
+	struct trace *old = emu_rcu_xchg(&core->trace, trace);
 	pthread_mutex_unlock(&core->publish_lock);
 	if (old) {
-		urcu_bp_synchronize_rcu();
+		emu_rcu_synchronize();
 		trace_close(old, NULL);
 	}
 }
@@ -157,13 +161,13 @@ void core_trace_start(struct emu_core *core, struct trace *trace)
 bool core_trace_stop(struct emu_core *core, struct trace_counts *final)
 {
 	pthread_mutex_lock(&core->publish_lock);
-	struct trace *old = rcu_xchg_pointer(&core->trace, NULL);
+	struct trace *old = emu_rcu_xchg(&core->trace, NULL);
 	pthread_mutex_unlock(&core->publish_lock);
 	if (final)
 		*final = (struct trace_counts){0};
 	if (!old)
 		return false;
-	urcu_bp_synchronize_rcu();
+	emu_rcu_synchronize();
 	trace_close(old, final);
 	return true;
 }
@@ -183,14 +187,14 @@ static bool enable_in(struct fault_rule *rules, struct fault_state *states, unsi
 
 bool core_fault_enable(struct emu_core *core, const char *name, bool enabled)
 {
-	urcu_bp_read_lock();
-	struct policy_snapshot *snap = rcu_dereference(core->current);
-	struct fault_set *injected = rcu_dereference(core->injected);
+	emu_rcu_read_lock();
+	struct policy_snapshot *snap = emu_rcu_dereference(core->current);
+	struct fault_set *injected = emu_rcu_dereference(core->injected);
 	bool found = enable_in(snap->faults, snap->fault_states, snap->fault_count, name, enabled);
 	if (injected)
 		found |= enable_in(injected->rules, injected->states, injected->count, name,
 				   enabled);
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	return found;
 }
 
@@ -220,22 +224,22 @@ int core_inject(struct emu_core *core, struct fault_rule *rule)
 	set->states = core->injected_states;
 	fault_state_init(&set->states[count - 1], &set->rules[count - 1], 1);
 	set->count = count;
-	rcu_assign_pointer(core->injected, set);
+	emu_rcu_assign(core->injected, set);
 	pthread_mutex_unlock(&core->publish_lock);
-	urcu_bp_synchronize_rcu();
+	emu_rcu_synchronize();
 	fault_set_free(old);
 	return 0;
 }
 
 void core_identity(struct emu_core *core, struct core_identity *out)
 {
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	out->generation = snap->generation;
 	out->profile = snap->profile;
 	snprintf(out->digest, sizeof(out->digest), "%s", snap->digest);
 	snprintf(out->source, sizeof(out->source), "%s", snap->source);
 	snprintf(out->device_name, sizeof(out->device_name), "%s", snap->device_name);
 	out->device_mode = snap->device_mode;
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 }

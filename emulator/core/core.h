@@ -137,7 +137,7 @@ struct core_shard;
 
 struct emu_core {
 	/* Read on every call, written rarely: kept apart from what is written. */
-	struct policy_snapshot *current;    /* RCU: rcu_dereference inside a read section */
+	struct policy_snapshot *current;    /* RCU (rcu.h): read inside a read section */
 	struct fault_set *injected;	    /* RCU; NULL when none */
 	struct trace *trace;		    /* RCU; NULL when no transcript */
 	_Atomic uint64_t vanished_until_ns; /* CLOCK_MONOTONIC; 0: present */

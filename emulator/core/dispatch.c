@@ -10,10 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <urcu/urcu-bp.h>
-
 #include "core.h"
 #include "core_impl.h"
+#include "rcu.h"
 
 typedef int (*op_handler)(struct emu_core *core, const struct policy_snapshot *snap,
 			  const struct policy_ioctl *entry, struct emu_session *session,
@@ -180,7 +179,7 @@ void core_trace_event(struct emu_core *core, enum trace_kind kind,
 		      const struct emu_session *session, const struct emu_call *call,
 		      const char *ioctl_name, int result, uint64_t generation, bool deferred)
 {
-	struct trace *trace = rcu_dereference(core->trace);
+	struct trace *trace = emu_rcu_dereference(core->trace);
 	if (!trace)
 		return;
 	struct trace_event ev = {
@@ -237,7 +236,7 @@ const struct fault_rule *decide_fault(struct emu_core *core, const struct policy
 				      const struct policy_ioctl *entry, struct emu_call *call)
 {
 	const struct fault_rule *rule = NULL;
-	struct fault_set *injected = rcu_dereference(core->injected);
+	struct fault_set *injected = emu_rcu_dereference(core->injected);
 	unsigned bucket = input->event == FAULT_EVENT_OPEN	? POLICY_BUCKET_OPEN(snap)
 			  : input->event == FAULT_EVENT_RELEASE ? POLICY_BUCKET_RELEASE(snap)
 			  : entry				? (unsigned)(entry - snap->ioctls)
@@ -267,7 +266,7 @@ static const struct fault_rule *ioctl_fault(struct emu_core *core,
 {
 	unsigned bucket = entry ? (unsigned)(entry - snap->ioctls) : POLICY_BUCKET_UNKNOWN(snap);
 	if ((!snap->fault_count || snap->fault_bucket[bucket] == snap->fault_bucket[bucket + 1]) &&
-	    !rcu_dereference(core->injected))
+	    !emu_rcu_dereference(core->injected))
 		return NULL;
 	struct fault_input input = {
 		.event = FAULT_EVENT_IOCTL,
@@ -306,11 +305,11 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	call->fault[0] = '\0';
 	call->time_ns = 0;
 	call->detail.kind = TRACE_DETAIL_NONE;
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	const struct policy_ioctl *entry = policy_find_ioctl(snap, session->object, call->cmd);
 	const struct fault_rule *rule = NULL;
-	bool tracing = rcu_dereference(core->trace) != NULL;
+	bool tracing = emu_rcu_dereference(core->trace) != NULL;
 	if (tracing)
 		call->time_ns = realtime_ns();
 	if (core_vanished(core)) { /* one relaxed load unless a vanish is armed */
@@ -331,7 +330,7 @@ int core_ioctl(struct emu_core *core, struct emu_session *session, struct emu_ca
 	} else if (!call->time_ns) {
 		call->time_ns = realtime_ns();
 	}
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	return result;
 }
 
@@ -339,8 +338,8 @@ int core_ioctl_complete(struct emu_core *core, struct emu_session *session, stru
 			bool interrupted)
 {
 	int result;
-	urcu_bp_read_lock();
-	const struct policy_snapshot *snap = rcu_dereference(core->current);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	const struct policy_ioctl *entry = policy_find_ioctl(snap, session->object, call->cmd);
 	if (interrupted)
 		result = -EINTR; /* a signal ended the wait, as in the kernel */
@@ -353,6 +352,6 @@ int core_ioctl_complete(struct emu_core *core, struct emu_session *session, stru
 		core_trace_event(core, TRACE_IOCTL, session, call, entry ? entry->name : NULL,
 				 result, snap->generation, true);
 	}
-	urcu_bp_read_unlock();
+	emu_rcu_read_unlock();
 	return result;
 }
