@@ -89,7 +89,7 @@ static void *reload_thread(void *arg)
 		int sig;
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (daemon->reloader_stopping)
+		if (atomic_load(&daemon->reloader_stopping))
 			return NULL;
 		daemon_reload(daemon, NULL, NULL);
 	}
@@ -97,14 +97,14 @@ static void *reload_thread(void *arg)
 
 int daemon_reloader_start(struct daemon *daemon)
 {
-	daemon->reloader_stopping = 0;
+	atomic_init(&daemon->reloader_stopping, false);
 	/* It only sigwaits SIGHUP; nothing else may land there. */
 	return front_thread_create(&daemon->reloader, reload_thread, daemon);
 }
 
 void daemon_reloader_stop(struct daemon *daemon)
 {
-	daemon->reloader_stopping = 1;
+	atomic_store(&daemon->reloader_stopping, true);
 	pthread_kill(daemon->reloader, SIGHUP);
 	pthread_join(daemon->reloader, NULL);
 }

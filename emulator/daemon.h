@@ -6,7 +6,7 @@
 #define MSHV_EMU_DAEMON_H
 
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -25,9 +25,11 @@ struct daemon {
 	unsigned (*held_count)(void);
 	unsigned (*release_held)(void);
 	void (*node_path)(char *out, size_t size);
-	/* SIGHUP's reload thread (daemon_reloader_start). */
+	/* SIGHUP's reload thread (daemon_reloader_start).  The flag is
+	 * written by the stopping thread and read by the reload thread:
+	 * neither pthread_kill nor sigwait orders memory, so it is atomic. */
 	pthread_t reloader;
-	volatile sig_atomic_t reloader_stopping;
+	atomic_bool reloader_stopping;
 };
 
 /*
