@@ -538,8 +538,11 @@ static void *channel_thread(void *arg)
 	}
 	free(in);
 	free(out);
-	close(c->fd);
+	/* Unlisted before its fd is closed: the reap thread peeks at every
+	 * listed channel's fd (calls_pending), and a closed fd's number may
+	 * already be another channel's or session's. */
 	channel_forget(s, c);
+	close(c->fd);
 	free(c);
 	return NULL;
 }
