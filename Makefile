@@ -3,6 +3,7 @@
 #               and print mshv-probe's report of it; Ctrl-C stops it.
 #   make check  set up, build (release, so -O2-only warnings fail too), and
 #               run every test: unit and live, plain and under ASan+UBSan,
+#               the stress driver and the live suites under ThreadSanitizer,
 #               then the live suite against the CUSE front in a VM.  .ci/run
 #               calls it.
 # CMake does the building; this file only strings the steps together.
@@ -16,8 +17,10 @@ VM_USER ?=
 # Each suite runs REPEAT times in a row and must pass every time: a test
 # that fails now and then fails CI too.  `make test REPEAT=20` hunts flakes.
 REPEAT ?= 3
+# ThreadSanitizer's runs are slower: once by default (make test-tsan TSAN_REPEAT=10).
+TSAN_REPEAT ?= 1
 
-.PHONY: setup build run check test test-asan test-vm bench bench-smoke clean
+.PHONY: setup build run check test test-asan test-tsan test-vm bench bench-smoke clean
 
 # Install what is missing from .ci/packages (Debian 12, as root).
 setup:
@@ -52,6 +55,14 @@ test-asan: setup
 	cmake --build --preset asan
 	ctest --preset asan --repeat until-fail:$(REPEAT)
 
+# ThreadSanitizer (docs/tsan.md): the stress driver, and the live suites
+# against the instrumented daemon and mshv-emu-run.  Not the criterion
+# suites: criterion's runner cannot start under ThreadSanitizer.
+test-tsan: setup
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan
+	ctest --preset tsan --repeat until-fail:$(TSAN_REPEAT)
+
 # The live suite against the CUSE front end, and mshv-emu-run --transport cuse
 # and seccomp (tests/vm/transports.sh), in Debian's cloud kernel under qemu.
 test-vm: build test
@@ -72,8 +83,8 @@ bench: build
 bench-smoke: build
 	bench/run.py --build build --out build/bench-smoke --quick
 
-check: build test test-asan test-vm bench-smoke
-	@echo "check: release build, unit, live (fuse), ASan+UBSan, the CUSE VM run and the benchmark smoke run all passed"
+check: build test test-asan test-tsan test-vm bench-smoke
+	@echo "check: release build, unit, live (fuse), stress, ASan+UBSan, ThreadSanitizer, the CUSE VM run and the benchmark smoke run all passed"
 
 clean:
-	rm -rf build build-debug build-asan
+	rm -rf build build-debug build-asan build-tsan

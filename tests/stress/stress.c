@@ -2,8 +2,9 @@
  * stress.c - every path that runs concurrently in the daemon, all at once,
  * in one process and without a kernel: the core, daemon.c's SIGHUP thread
  * and control.c's socket, as mshv-emu and mshv-emu-run serve them.  It is
- * for ThreadSanitizer, which cannot run the criterion suites, and for every
- * other build too: under ASan a snapshot freed too early shows here.
+ * for ThreadSanitizer (the tsan preset, `make test-tsan`, docs/tsan.md),
+ * which cannot run the criterion suites, and for every other build too:
+ * under ASan a snapshot freed too early shows here.
  *
  * A round serves one core and runs, at once:
  *   legacy     callers of the negotiated generation: open, REQUEST_VERSION,
