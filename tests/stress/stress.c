@@ -937,7 +937,7 @@ static void *tracer_thread(void *arg)
 	struct progress p = {.name = "tracer", .min = 9};
 	for (unsigned n = 0; keep_going(&p); n = ++p.done) {
 		if (n % 3 == 2) {
-			core_trace_stop(core);
+			core_trace_stop(core, NULL);
 		} else {
 			/* Mostly the null device, which costs the writer no I/O; a
 			 * file now and then, whose lines are checked at the end. */
@@ -1147,7 +1147,7 @@ static bool run_round(unsigned number)
 	core_open(&d->core, &state.shared, &opened);
 	char socket_path[128];
 	snprintf(socket_path, sizeof(socket_path), "%s/control.sock", state.dir);
-	if (daemon_reloader_start(d) != 0 || control_start(d, socket_path) != 0) {
+	if (daemon_reloader_start(d) != 0 || control_start(d, socket_path, (gid_t)-1) != 0) {
 		fprintf(stderr, "stress: cannot start the reload or the control thread\n");
 		return false;
 	}
@@ -1201,7 +1201,7 @@ static bool run_round(unsigned number)
 		free(left);
 	}
 	core_release(&d->core, &state.shared, NULL);
-	core_trace_stop(&d->core);
+	core_trace_stop(&d->core, NULL);
 	unsigned long open = atomic_load(&d->core.sessions_open),
 		      objects = atomic_load(&d->core.objects_open);
 	if (open || objects)
