@@ -204,7 +204,8 @@ struct cyaml_log_capture {
 	bool second_document; /* it warned that it ignores one */
 };
 
-void capture_cyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args);
+__attribute__((format(printf, 3, 0))) void capture_cyaml_log(cyaml_log_t level, void *ctx,
+							     const char *fmt, va_list args);
 /* libcyaml failed: say why in the input's terms (WHAT: what a document is). */
 void report_load_failure(struct loader *ld, const struct cyaml_log_capture *capture,
 			 cyaml_err_t err, const char *what);
