@@ -2,6 +2,7 @@
  * diag.c - collect and print input diagnostics (see diag.h).
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,34 @@ static void *xrealloc(void *ptr, size_t size)
 	if (!p)
 		abort();
 	return p;
+}
+
+/* MESSAGE with every control character written as a C escape (\n, \x1b):
+ * one line, and nothing a terminal or a log reader would act on, whatever
+ * scalar from the input it quotes. */
+static char *escape_controls(char *message)
+{
+	size_t controls = 0;
+	for (const unsigned char *c = (const unsigned char *)message; *c; c++)
+		controls += *c < 0x20 || *c == 0x7f;
+	if (!controls)
+		return message;
+	char *escaped = malloc(strlen(message) + 3 * controls + 1), *out = escaped;
+	if (!escaped)
+		abort();
+	for (const unsigned char *c = (const unsigned char *)message; *c; c++) {
+		if (*c == '\n' || *c == '\r' || *c == '\t') {
+			*out++ = '\\';
+			*out++ = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
+		} else if (*c < 0x20 || *c == 0x7f) {
+			out += sprintf(out, "\\x%02x", *c);
+		} else {
+			*out++ = (char)*c;
+		}
+	}
+	*out = '\0';
+	free(message);
+	return escaped;
 }
 
 void diag_add(struct diag_list *list, const char *file, unsigned line, unsigned column,
@@ -34,7 +63,7 @@ void diag_add(struct diag_list *list, const char *file, unsigned line, unsigned 
 		abort();
 	d->line = line;
 	d->column = column;
-	d->message = message;
+	d->message = escape_controls(message);
 }
 
 void diag_format(const struct diag *d, char *buf, size_t size)

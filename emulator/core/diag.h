@@ -25,7 +25,9 @@ struct diag_list {
 };
 
 /* diag_add - append one error.  Out of memory is fatal (abort): a load that
- * cannot even record its errors has nothing sensible left to do. */
+ * cannot even record its errors has nothing sensible left to do.  The
+ * message is kept to one line: a control character in it (a scalar quoted
+ * from the input may hold any) is written as a C escape, `\n`, `\x1b`. */
 __attribute__((format(printf, 5, 6))) void diag_add(struct diag_list *list, const char *file,
 						    unsigned line, unsigned column, const char *fmt,
 						    ...);

@@ -455,3 +455,20 @@ Test(policy_bounds, an_injected_rule_has_the_same_checks)
 	}
 	policy_free(snap);
 }
+
+/* A quoted scalar may hold any character, and errors quote scalars: each
+ * diagnostic stays one line, with no control character a terminal or a log
+ * reader would act on (found by tests/fuzz/fuzz_policy.c). */
+Test(policy, a_diagnostic_is_one_line_whatever_the_scalar_holds)
+{
+	static const char text[] = "profile: none\ndevice: {name: \"a\\nb\\r\\x1b[31mc\\x7f\"}\n";
+	struct diag_list diags = {0};
+	cr_expect_null(policy_load_buffer("ctl.yaml", text, strlen(text), &diags));
+	cr_assert_eq(diags.count, 1);
+	char line[512];
+	diag_format(&diags.items[0], line, sizeof(line));
+	cr_expect_str_eq(line,
+			 "ctl.yaml:2:16: error: device.name: `a\\nb\\r\\x1b[31mc\\x7f` is not "
+			 "a device name; use up to 63 letters, digits, '_', '-' or '.'");
+	diag_free(&diags);
+}
