@@ -4,8 +4,8 @@
 #   make check  set up, build (release, so -O2-only warnings fail too), and
 #               run every test: unit and live, plain and under ASan+UBSan,
 #               the stress driver and the live suites under ThreadSanitizer,
-#               then the live suite against the CUSE front in a VM.  .ci/run
-#               calls it.
+#               then the live suite against the CUSE front in a VM, and each
+#               fuzz target briefly.  .ci/run calls it.
 # CMake does the building; this file only strings the steps together.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,8 +19,10 @@ VM_USER ?=
 REPEAT ?= 3
 # ThreadSanitizer's runs are slower: once by default (make test-tsan TSAN_REPEAT=10).
 TSAN_REPEAT ?= 1
+# Seconds each fuzz target runs in `make fuzz-smoke`.
+FUZZ_SECONDS ?= 10
 
-.PHONY: setup build run check test test-asan test-tsan test-vm bench bench-smoke clean
+.PHONY: setup build run check test test-asan test-tsan test-vm bench bench-smoke fuzz-smoke clean
 
 # Install what is missing from .ci/packages (Debian 12, as root).
 setup:
@@ -83,8 +85,24 @@ bench: build
 bench-smoke: build
 	bench/run.py --build build --out build/bench-smoke --quick
 
-check: build test test-asan test-tsan test-vm bench-smoke
-	@echo "check: release build, unit, live (fuse), stress, ASan+UBSan, ThreadSanitizer, the CUSE VM run and the benchmark smoke run all passed"
+# Each libFuzzer target (tests/fuzz, docs/fuzzing.md) for FUZZ_SECONDS on
+# its corpus: a crash, a sanitizer report, a leak or a broken promise fails.
+fuzz-smoke: setup
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz
+	@for target in policy; do \
+		log=build-fuzz/fuzz/$$target/smoke.log; mkdir -p "$${log%/*}"; \
+		if ! tests/fuzz/run.sh $$target -max_total_time=$(FUZZ_SECONDS) -timeout=60 \
+			-print_final_stats=1 >"$$log" 2>&1; then \
+			tail -n 60 "$$log"; \
+			echo "fuzz-smoke: $$target failed; its input is in build-fuzz/fuzz/$$target/ (docs/fuzzing.md)" >&2; \
+			exit 1; \
+		fi; \
+		echo "fuzz-smoke: $$target: $$(sed -n 's/^stat::number_of_executed_units: *//p' "$$log") runs, nothing found"; \
+	done
+
+check: build test test-asan test-tsan test-vm bench-smoke fuzz-smoke
+	@echo "check: release build, unit, live (fuse), stress, ASan+UBSan, ThreadSanitizer, the CUSE VM run, the benchmark and fuzz smoke runs all passed"
 
 clean:
-	rm -rf build build-debug build-asan build-tsan
+	rm -rf build build-debug build-asan build-tsan build-fuzz
