@@ -90,7 +90,7 @@ bench-smoke: build
 fuzz-smoke: setup
 	cmake --preset fuzz >/dev/null
 	cmake --build --preset fuzz
-	@for target in policy inject; do \
+	@for target in policy inject dispatch; do \
 		log=build-fuzz/fuzz/$$target/smoke.log; mkdir -p "$${log%/*}"; \
 		if ! tests/fuzz/run.sh $$target -max_total_time=$(FUZZ_SECONDS) -timeout=60 \
 			-print_final_stats=1 >"$$log" 2>&1; then \

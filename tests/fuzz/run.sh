@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/fuzz/run.sh TARGET [LIBFUZZER-OPTION...] - run one libFuzzer target
-# of the fuzz preset (policy or inject) on its corpus; docs/fuzzing.md.
+# of the fuzz preset (policy, inject or dispatch) on its corpus; docs/fuzzing.md.
 #
 # New inputs go to build-fuzz/fuzz/TARGET/corpus, crashes, timeouts and
 # out-of-memory inputs to build-fuzz/fuzz/TARGET/ (crash-*, timeout-*,
@@ -12,16 +12,16 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 if [ $# -lt 1 ]; then
-	echo "usage: $0 policy|inject [LIBFUZZER-OPTION...]" >&2
+	echo "usage: $0 policy|inject|dispatch [LIBFUZZER-OPTION...]" >&2
 	exit 2
 fi
 target=$1
 shift
 case $target in
 policy) seeds="$root/tests/fuzz/corpus/policy $root/policies $root/tests/policies/bad" ;;
-inject) seeds=$root/tests/fuzz/corpus/$target ;;
+inject | dispatch) seeds=$root/tests/fuzz/corpus/$target ;;
 *)
-	echo "$0: no target $target; use policy or inject" >&2
+	echo "$0: no target $target; use policy, inject or dispatch" >&2
 	exit 2
 	;;
 esac
