@@ -382,7 +382,10 @@ static bool build_fault(struct loader *ld, const char *path, const struct raw_fa
 	return ok;
 }
 
-/* Can RULE match a call of BUCKET?  (Its other match fields are checked per call.) */
+/* Can RULE match a call of BUCKET?  (Its other match fields are checked per call.)
+ * A number unknown on one kind of fd may be an ioctl of another (the
+ * device's CREATE_PARTITION asked of a partition fd): every ioctl rule may
+ * match an unknown number, and fault_decide compares the number. */
 static bool rule_in_bucket(const struct policy_snapshot *snap, const struct fault_rule *rule,
 			   unsigned bucket)
 {
@@ -392,10 +395,8 @@ static bool rule_in_bucket(const struct policy_snapshot *snap, const struct faul
 		return rule->event == FAULT_EVENT_RELEASE;
 	if (rule->event != FAULT_EVENT_IOCTL)
 		return false;
-	if (!rule->has_cmd)
+	if (!rule->has_cmd || bucket == POLICY_BUCKET_UNKNOWN(snap))
 		return true;
-	if (bucket == POLICY_BUCKET_UNKNOWN(snap))
-		return !policy_find_ioctl(snap, EMU_OBJECT_DEVICE, rule->cmd);
 	return rule->cmd == snap->ioctls[bucket].cmd;
 }
 

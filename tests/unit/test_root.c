@@ -904,3 +904,36 @@ Test(root, a_retry_for_memory_is_not_an_answer)
 	cr_expect_eq(hvcall_through(&t, &h, false), -EIO, "the rule's third evaluation");
 	finish();
 }
+
+/* A rule names an ioctl number, and matches that number on any fd
+ * (docs/faults.md), also where it means nothing: a partition fd asked
+ * for the device's CREATE_PARTITION, or a VP fd for 0xC010B801, which
+ * is the device's GET_HOST_PARTITION_PROPERTY and a VP's GET_VP_STATE
+ * but nothing on a partition. */
+Test(root, a_fault_rule_matches_its_number_on_every_kind_of_fd)
+{
+	serve("profile: microsoft\n"
+	      "faults:\n"
+	      "  rules:\n"
+	      "    - {name: create, match: {ioctl: CREATE_PARTITION}, action: {errno: EIO}}\n"
+	      "    - {name: get, match: {ioctl: 0xC010B801}, action: {errno: EXDEV}}\n");
+	struct mshv_create_partition args = {0};
+	cr_expect_eq(create_partition(0, 0, &transport.base), -EIO, "the device's own number");
+	core_fault_enable(&core, "create", false);
+	struct emu_session *partition = object_of(create_partition(0, 0, &transport.base));
+	core_fault_enable(&core, "create", true);
+	cr_expect_eq(
+		ioctl_on(partition, MSHV_CREATE_PARTITION, &args, sizeof(args), &transport.base),
+		-EIO, "CREATE_PARTITION's number on a partition fd");
+	uint8_t state[16] = {0};
+	cr_expect_eq(ioctl_on(partition, 0xC010B801, state, sizeof(state), &transport.base), -EXDEV,
+		     "0xC010B801 on a partition fd, where it is no ioctl");
+	uint32_t index = 0;
+	struct emu_session *vp = object_of(
+		ioctl_on(partition, MSHV_CREATE_VP, &index, sizeof(index), &transport.base));
+	cr_expect_eq(ioctl_on(vp, MSHV_GET_VP_STATE, state, sizeof(state), &transport.base), -EXDEV,
+		     "0xC010B801 on a VP fd");
+	cr_expect_eq(ioctl_on(vp, MSHV_CREATE_PARTITION, &args, sizeof(args), &transport.base),
+		     -EIO, "CREATE_PARTITION's number on a VP fd");
+	finish();
+}
