@@ -150,6 +150,13 @@ def main(directory):
     for cap in range(16):  # its seed's first draw under 0.2 is the 13th
         s.u32(0, CE_NEG, cap % 4)
     s.write(directory, "flaky-probe")
+    # A rule names a number, on any fd: CHECK_EXTENSION's, asked of a
+    # partition fd after a reload to a policy with rules (every third fails).
+    s = Seed("microsoft.yaml").open().ioctl(0, CREATE_PARTITION, mode=FDS)
+    s.reload("retry-paths.yaml")
+    for _ in range(3):
+        s.u32(1, CE_NEG, 1)
+    s.write(directory, "fault-on-a-partition-fd")
     # A reload under open fds: the version stays, the capabilities follow.
     (Seed("default.yaml").open().u32(0, RV, 2).reload("backport.yaml").u32(0, CE_NEG, 3)
      .reload("root-6.19.yaml").u32(0, CE_NEG, 3).ioctl(0, CREATE_PARTITION, mode=FDS)

@@ -28,7 +28,8 @@
  * docs/faults.md say that ioctl answers on that fd in that state: the
  * errno or value, what is written back (the hypercall header, the output
  * never beyond out_sz), the fd's version, the partition's property store
- * and VP indices.  The oracle reads the policy's data (versions,
+ * and VP indices; which fault rule fires, counted as docs/faults.md says,
+ * and what it answers.  The oracle reads the policy's data (versions,
  * capabilities, properties, refusal errnos, the status-to-errno mapping,
  * allow-lists), never the core's code.  An answer the documents do not give
  * for that call aborts.  At the end every fd is closed, nothing the core
@@ -43,11 +44,12 @@
 #include "fuzz_common.h"
 #include "gather.h"
 
-#define MAX_FDS	   16
-#define FD_BASE	   100
-#define MEM_SIZE   (3 * 4096)
-#define ARG_MAX	   (1u << _IOC_SIZEBITS)
-#define MAX_PASSES 4 /* a CUSE call: the argument, then at most this many retries */
+#define MAX_FDS		16
+#define FD_BASE		100
+#define MEM_SIZE	(3 * 4096)
+#define ARG_MAX		(1u << _IOC_SIZEBITS)
+#define MAX_PASSES	4    /* a CUSE call: the argument, then at most this many retries */
+#define FAULT_RULES_MAX 1024 /* docs/faults.md: rules in a policy */
 
 /* ---- reading the input ---- */
 
@@ -114,6 +116,7 @@ struct model_partition {
 struct fd {
 	bool used;
 	struct emu_session *session;
+	uint64_t opened;  /* the Nth open of the device, or what made the object */
 	bool device;	  /* the harness allocated SESSION; else the core made it */
 	uint32_t version; /* negotiated, MSHV_VERSION_UNSET until then */
 	int partition;	  /* index in partitions, or -1 */
@@ -137,6 +140,11 @@ static struct {
 	struct fd fds[MAX_FDS];
 	struct model_partition partitions[MAX_FDS];
 	bool vanished; /* a vanish fault fired: ENODEV may come at any time */
+	/* Fault rules as docs/faults.md counts them, until a vanish (calls
+	 * inside its window are not counted, and it may end at any time). */
+	bool predict;
+	uint64_t opens;
+	uint64_t matched[FAULT_RULES_MAX], fired[FAULT_RULES_MAX];
 	struct answer_count counted;
 	uint32_t cmds[POLICY_MAX_IOCTLS + 64]; /* numbers to try: the policy's, the uapi's */
 	unsigned cmd_count;
@@ -673,7 +681,8 @@ static void update_model(struct fd *fd, const struct emu_call *call, const struc
 	if (made && o->result >= FD_BASE) {
 		struct fd *new_fd = &s.fds[o->result - FD_BASE];
 		FUZZ_CHECK(new_fd->session == made, "fd %d is not the object made", o->result);
-		new_fd->version = fd->version; /* an object shares its creator's version */
+		new_fd->version = fd->version; /* an object shares its creator's version ... */
+		new_fd->opened = fd->opened;   /* ... and open number */
 		new_fd->partition = partition_model(made->partition);
 		s.partitions[new_fd->partition].refs++;
 		if (entry->op == EMU_OP_CREATE_VP) {
@@ -705,6 +714,56 @@ static const struct fault_rule *rule_named(const char *name)
 	fuzz_fail("a fault named `%s` fired, and the policy has none", name);
 }
 
+/* docs/faults.md, "when": does match number MATCH of rule INDEX fire? */
+static bool when_fires(const struct fault_rule *rule, unsigned index, uint64_t match)
+{
+	if (rule->nth && match != rule->nth)
+		return false;
+	if (rule->every && match % rule->every)
+		return false;
+	if (rule->after && match <= rule->after)
+		return false;
+	/* The draw: the documented hash of seed, rule index and match number. */
+	if (rule->has_probability &&
+	    fault_draw(current()->fault_seed, index, match) >= rule->probability_threshold)
+		return false;
+	return !rule->times || s.fired[index] < rule->times;
+}
+
+/* The policy's rule that fires for this call, or NULL: rules in order,
+ * each that matches counts the call, the first whose `when` holds fires. */
+static const struct fault_rule *predict_fault(enum fault_event event, uint32_t cmd, bool has_arg,
+					      uint32_t arg, uint64_t session,
+					      const struct emu_caller *who)
+{
+	const struct policy_snapshot *snap = current();
+	FUZZ_CHECK(snap->fault_count <= FAULT_RULES_MAX, "%u fault rules", snap->fault_count);
+	for (unsigned i = 0; i < snap->fault_count; i++) {
+		const struct fault_rule *r = &snap->faults[i];
+		if (!r->enabled || r->event != event || (r->has_cmd && r->cmd != cmd) ||
+		    (r->has_arg && (!has_arg || r->arg != arg)) ||
+		    (r->has_session && r->session != session) ||
+		    ((r->has_pid || r->has_uid || r->comm_glob) &&
+		     (!who || (r->has_pid && r->pid != who->pid) ||
+		      (r->has_uid && r->uid != who->uid) || r->comm_glob)))
+			continue; /* the caller has no command name: no glob matches */
+		if (when_fires(r, i, ++s.matched[i])) {
+			s.fired[i]++;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void expect_fault(const struct fault_rule *predicted, const char *fired, const char *what)
+{
+	FUZZ_CHECK(!strncmp(predicted ? predicted->name : "", fired, TRACE_NAME_MAX - 1),
+		   "%s: %s: rule `%s` fired, docs/faults.md says `%s`",
+		   fuzz_policies[s.policy].name, what, fired, predicted ? predicted->name : "");
+	if (predicted && predicted->vanish_ns)
+		s.predict = false;
+}
+
 /* ---- the steps ---- */
 
 static struct fd *pick_fd(struct input *in)
@@ -731,7 +790,12 @@ static void step_open(struct input *in)
 	if (!session)
 		abort();
 	struct emu_call call = {.caller = &caller};
+	uint64_t opened = ++s.opens; /* opens are numbered as they arrive, failed ones too */
+	const struct fault_rule *predicted =
+		s.predict ? predict_fault(FAULT_EVENT_OPEN, 0, false, 0, opened, &caller) : NULL;
 	int result = core_open(s.core, session, &call);
+	if (s.predict)
+		expect_fault(predicted, call.fault, "open");
 	bool held = call.hold_ns || call.hang;
 	if (held)
 		result = core_open_complete(s.core, session, &call, interrupted);
@@ -759,6 +823,7 @@ static void step_open(struct input *in)
 	}
 	s.fds[slot] = (struct fd){.used = true,
 				  .session = session,
+				  .opened = opened,
 				  .device = true,
 				  .version = MSHV_VERSION_UNSET,
 				  .partition = -1};
@@ -766,9 +831,22 @@ static void step_open(struct input *in)
 
 static void close_fd(struct fd *fd)
 {
+	/* Release rules are about the device's opens, not what they made. */
+	bool predicting = s.predict && fd->device;
+	const struct fault_rule *predicted =
+		predicting ? predict_fault(FAULT_EVENT_RELEASE, 0, false, 0, fd->opened, &caller)
+			   : NULL;
 	core_release(s.core, fd->session, fd->device ? &caller : NULL);
+	if (predicting && !predicted)
+		FUZZ_CHECK(!core_vanished(s.core),
+			   "%s: a release vanished the device, no rule says so",
+			   fuzz_policies[s.policy].name);
+	if (predicted) { /* a release rule only vanishes (its window may be over already) */
+		s.vanished = true;
+		s.predict = false;
+	}
 	if (core_vanished(s.core))
-		s.vanished = true; /* a release rule vanished the device */
+		s.vanished = true;
 	if (fd->device)
 		free(fd->session);
 	if (fd->partition >= 0)
@@ -797,8 +875,12 @@ static void step_reload(struct input *in)
 	unsigned next = u8(in) % fuzz_policy_count;
 	if (s.reloaded)
 		return;
+	if (s.trace)
+		fprintf(stderr, "fuzz-dispatch: reload: %s\n", fuzz_policies[next].name);
 	core_publish(s.core, fuzz_load(next));
 	s.reloaded = true;
+	memset(s.matched, 0, sizeof(s.matched)); /* the new policy's counters start at 0 */
+	memset(s.fired, 0, sizeof(s.fired));
 	memset(s.counted.ioctl_calls, 0, sizeof(s.counted.ioctl_calls));
 	collect_cmds();
 }
@@ -978,6 +1060,17 @@ static void step_ioctl(struct input *in, bool cuse)
 	struct outcome o = {.mode = mode, .transport = &t};
 	char fault[TRACE_NAME_MAX] = "";
 	bool held = false;
+	/* The __u32 a rule's `arg` compares: by value, or the argument's first
+	 * four bytes as copied in. */
+	size_t in_size = cuse ? (dir & _IOC_WRITE ? size : 0) : call.in_size;
+	uint32_t arg32 = (uint32_t)value;
+	bool has_arg = dir == _IOC_NONE || ((dir & _IOC_WRITE) && in_size >= 4);
+	if (dir != _IOC_NONE)
+		memcpy(&arg32, kernel_in, sizeof(arg32));
+	const struct fault_rule *predicted =
+		s.predict
+			? predict_fault(FAULT_EVENT_IOCTL, cmd, has_arg, arg32, fd->opened, &caller)
+			: NULL;
 	if (cuse) {
 		o.result = run_cuse(fd, &call, interrupted, kernel_in, &o, fault);
 		held = call.hold_ns || call.hang;
@@ -1000,6 +1093,8 @@ static void step_ioctl(struct input *in, bool cuse)
 		if (o.out_len && (dir & _IOC_READ))
 			memcpy(s.mem + at, o.out, o.out_len);
 	}
+	if (s.predict)
+		expect_fault(predicted, fault, "ioctl");
 	FUZZ_CHECK(o.result >= -4095, "ioctl 0x%08x answered %d: not an errno", cmd, o.result);
 	FUZZ_CHECK(o.out_len <= (cuse ? sizeof(arg) + EMU_GATHER_BYTES : call.out_size),
 		   "ioctl 0x%08x copies %zu bytes out of %zu", cmd, o.out_len, call.out_size);
@@ -1101,6 +1196,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(s.mem, 0, sizeof(s.mem));
 	memset(&s.counted, 0, sizeof(s.counted));
 	s.vanished = false;
+	s.predict = true;
+	s.opens = 0;
+	memset(s.matched, 0, sizeof(s.matched[0]) * snap->fault_count);
+	memset(s.fired, 0, sizeof(s.fired[0]) * snap->fault_count);
 	collect_cmds();
 
 	while (in.left) {
