@@ -45,8 +45,9 @@ static struct {
 	struct daemon *daemon;
 	int listen_fd;
 	pthread_t thread; /* accepts */
-	bool running;
-	gid_t group; /* --control-group, or -1 */
+	bool open;	  /* listening (control_open) */
+	bool running;	  /* ... and accepting (control_serve) */
+	gid_t group;	  /* --control-group, or -1 */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	/* The accepting thread's alone: */
 	uint64_t refusal_logged_ns;
@@ -621,7 +622,7 @@ static void *control_thread(void *arg)
 }
 
 /* One directory on the way to the socket: see check_directory. */
-static int check_one(const char *path, const char *dir, bool last, uid_t euid)
+static int check_one(const char *path, const char *dir, bool last, uid_t owner)
 {
 	struct stat st;
 	if (lstat(dir, &st) != 0) {
@@ -629,14 +630,14 @@ static int check_one(const char *path, const char *dir, bool last, uid_t euid)
 		return -1;
 	}
 	char us[32];
-	if (euid)
-		snprintf(us, sizeof(us), "uid %u", (unsigned)euid);
+	if (owner)
+		snprintf(us, sizeof(us), "uid %u", (unsigned)owner);
 	else
 		snprintf(us, sizeof(us), "root");
-	if (st.st_uid != 0 && st.st_uid != euid) {
+	if (st.st_uid != 0 && st.st_uid != owner) {
 		emu_log("--control %s: directory %s belongs to uid %u, who could replace the "
 			"socket; put it in a directory that %s%s owns",
-			path, dir, (unsigned)st.st_uid, us, euid ? " or root" : "");
+			path, dir, (unsigned)st.st_uid, us, owner ? " or root" : "");
 		return -1;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (last || !(st.st_mode & S_ISVTX))) {
@@ -644,20 +645,20 @@ static int check_one(const char *path, const char *dir, bool last, uid_t euid)
 			"%s the socket; put it in a directory only %s can write, such as %s",
 			path, dir, st.st_mode & S_IWOTH ? "others" : "its group",
 			(unsigned)(st.st_mode & 07777), last ? "replace" : "move away", us,
-			euid ? "$XDG_RUNTIME_DIR" : "/run");
+			owner ? "$XDG_RUNTIME_DIR" : "/run");
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * The socket's directory must be one only this user (or root) can change:
- * owned by uid EUID or root and writable by no one else.  Its ancestors
+ * The socket's directory must be one only the daemon's user (or root) can
+ * change: owned by uid OWNER or root and writable by no one else.  Its ancestors
  * likewise, but for sticky ones (such as /tmp), where no one else may
  * rename what is ours.  Otherwise another user could replace the socket,
  * and mshvctl would talk to theirs.  0, or -1 having said why.
  */
-static int check_directory(const char *path, uid_t euid)
+static int check_directory(const char *path, uid_t owner)
 {
 	char parent[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -675,30 +676,38 @@ static int check_directory(const char *path, uid_t euid)
 	/* /, then /a, /a/b, ... up to the resolved directory (which realpath
 	 * wrote with no symlink, "." or "//" left in it). */
 	size_t len = strlen(real);
-	if (check_one(path, "/", len == 1, euid) != 0)
+	if (check_one(path, "/", len == 1, owner) != 0)
 		return -1;
 	for (size_t end = 2; end <= len; end++) {
 		if (end < len && real[end] != '/')
 			continue;
 		snprintf(dir, sizeof(dir), "%.*s", (int)end, real);
-		if (check_one(path, dir, end == len, euid) != 0)
+		if (check_one(path, dir, end == len, owner) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* 0600, or 0660 and GROUP's; the socket was created 0600, so no one else
- * could connect in between.  0, or -1 having said why. */
-static int set_group(const char *path, gid_t group)
+/* OWNER's and 0600, or 0660 and GROUP's too; the socket was created 0600
+ * and ours, so no one else could connect in between.  0, or -1 having said
+ * why. */
+static int set_owner(const char *path, uid_t owner, gid_t group)
 {
-	if (group == (gid_t)-1)
+	uid_t uid = owner == geteuid() ? (uid_t)-1 : owner;
+	if (uid == (uid_t)-1 && group == (gid_t)-1)
 		return 0;
-	if (fchownat(AT_FDCWD, path, (uid_t)-1, group, AT_SYMLINK_NOFOLLOW) != 0) {
-		emu_log("--control-group %u: cannot give %s to the group: %s; run as root or as a "
-			"member of the group",
-			(unsigned)group, path, strerror(errno));
+	if (fchownat(AT_FDCWD, path, uid, group, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (group != (gid_t)-1)
+			emu_log("--control-group %u: cannot give %s to the group: %s; run as root "
+				"or as a member of the group",
+				(unsigned)group, path, strerror(errno));
+		else
+			emu_log("--control %s: cannot give it to uid %u: %s", path, (unsigned)owner,
+				strerror(errno));
 		return -1;
 	}
+	if (group == (gid_t)-1)
+		return 0;
 	if (chmod(path, 0660) != 0) {
 		emu_log("--control %s: chmod 0660: %s", path, strerror(errno));
 		return -1;
@@ -706,7 +715,7 @@ static int set_group(const char *path, gid_t group)
 	return 0;
 }
 
-int control_start(struct daemon *d, const char *path, gid_t group)
+int control_open(struct daemon *d, const char *path, gid_t group, uid_t owner)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -714,7 +723,7 @@ int control_start(struct daemon *d, const char *path, gid_t group)
 		return -1;
 	}
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	if (check_directory(path, geteuid()) != 0)
+	if (check_directory(path, owner) != 0)
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -751,7 +760,7 @@ int control_start(struct daemon *d, const char *path, gid_t group)
 			unlink(path);
 		return -1;
 	}
-	if (set_group(path, group) != 0) {
+	if (set_owner(path, owner, group) != 0) {
 		close(fd);
 		unlink(path);
 		return -1;
@@ -763,20 +772,41 @@ int control_start(struct daemon *d, const char *path, gid_t group)
 	for (int i = 0; i < CLIENTS_MAX; i++)
 		control.client_fds[i] = -1;
 	snprintf(control.path, sizeof(control.path), "%s", path);
-	if (front_thread_create(&control.thread, control_thread, d) != 0) {
-		emu_log("--control %s: cannot create the control thread", path);
-		close(fd);
-		unlink(path);
+	control.open = true;
+	return 0;
+}
+
+int control_serve(void)
+{
+	if (front_thread_create(&control.thread, control_thread, control.daemon) != 0) {
+		emu_log("--control %s: cannot create the control thread", control.path);
 		return -1;
 	}
 	control.running = true;
 	return 0;
 }
 
+int control_start(struct daemon *d, const char *path, gid_t group)
+{
+	if (control_open(d, path, group, geteuid()) != 0)
+		return -1;
+	if (control_serve() != 0) {
+		control_stop();
+		return -1;
+	}
+	return 0;
+}
+
 void control_stop(void)
 {
-	if (!control.running)
+	if (!control.open)
 		return;
+	control.open = false;
+	if (!control.running) {
+		close(control.listen_fd);
+		unlink(control.path);
+		return;
+	}
 	pthread_mutex_lock(&control.lock);
 	control.stopping = true;
 	pthread_mutex_unlock(&control.lock);

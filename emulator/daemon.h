@@ -57,11 +57,18 @@ void daemon_reloader_stop(struct daemon *daemon);
 struct policy_snapshot *daemon_load_policy(const char *path);
 
 /*
- * control_start / control_stop - mshvctl's Unix socket at PATH, mode 0600,
- * or 0660 and GROUP's (whose members are admitted too) unless GROUP is
- * (gid_t)-1.  PATH's directory must be one only this user or root can
- * write; control_start logs why and returns -1 otherwise.
+ * control_open - mshvctl's Unix socket at PATH, listening (as whoever calls
+ * it: mshvctl trusts a server that is root or its own user, so a daemon
+ * that drops to another user opens it first), mode 0600 and OWNER's, or
+ * 0660 and GROUP's too unless GROUP is (gid_t)-1 (its members are then
+ * admitted).  PATH's directory must be one only OWNER or root can write;
+ * control_open logs why and returns -1 otherwise.
+ * control_serve - start answering (as the daemon's user: DAEMON->uid).
+ * control_start - both, OWNER being this process's user.
+ * control_stop - stop, remove the socket; nothing if none was opened.
  */
+int control_open(struct daemon *daemon, const char *path, gid_t group, uid_t owner);
+int control_serve(void);
 int control_start(struct daemon *daemon, const char *path, gid_t group);
 void control_stop(void);
 

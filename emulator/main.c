@@ -337,8 +337,7 @@ static int node_made(void *arg)
 		return 1;
 	}
 	start->reloading = true;
-	if (*start->options->control && control_start(daemon, start->options->control,
-							   start->options->control_group) != 0)
+	if (*start->options->control && control_serve() != 0)
 		return 1;
 	return 0;
 }
@@ -422,6 +421,15 @@ int main(int argc, char **argv)
 		.user = options.user ? &user : NULL,
 	};
 	daemon.front = kind == FRONT_CUSE ? "cuse" : "fuse"; /* before mshvctl can ask */
+	/* Listening as root: mshvctl trusts a server that is root or its own
+	 * user, and root and USER both use this one.  It answers once the node
+	 * exists, as USER under --user (node_made). */
+	if (*options.control && control_open(&daemon, options.control, options.control_group,
+					     options.user ? user.uid : geteuid()) != 0) {
+		core_fini(&daemon.core);
+		free(daemon.policy_path);
+		goto out_policy;
+	}
 	daemon.front_options = (struct front_options){
 		.core = &daemon.core,
 		.name = name,

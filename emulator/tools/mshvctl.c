@@ -9,11 +9,9 @@
  * The FILE of `reload FILE` and `trace start FILE` is sent as an absolute
  * path: the daemon runs in a directory of its own, not the caller's.
  *
- * It trusts only a server that runs as root, as its own user, or as the
- * user that owns the socket and a directory no one else may write (a
- * daemon under --user: SO_PEERCRED of the connected socket), and tells it
- * nothing otherwise: another user who replaced the socket must not be the
- * one that answers.
+ * It trusts only a server that runs as root or as its own user
+ * (SO_PEERCRED of the connected socket), and tells it nothing otherwise:
+ * another user who replaced the socket must not be the one that answers.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,9 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libgen.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -73,21 +69,6 @@ static int file_argument(int argc, char **argv, int first)
 	if (count == 3 && !strcmp(argv[cmd], "trace") && !strcmp(argv[cmd + 1], "start"))
 		return cmd + 2;
 	return 0;
-}
-
-/*
- * The socket at PATH is UID's, in a directory of UID's or root's that no
- * one else may write: only UID (or root) could have put it there, as a
- * daemon running as UID (mshv-emu --user) does.
- */
-static bool owned_by(const char *path, uid_t uid)
-{
-	struct stat sock, dir;
-	char copy[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	snprintf(copy, sizeof(copy), "%s", path);
-	return lstat(path, &sock) == 0 && S_ISSOCK(sock.st_mode) && sock.st_uid == uid &&
-	       stat(dirname(copy), &dir) == 0 && (dir.st_uid == uid || dir.st_uid == 0) &&
-	       !(dir.st_mode & (S_IWGRP | S_IWOTH));
 }
 
 int main(int argc, char **argv)
@@ -145,11 +126,10 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	if (server.uid != 0 && server.uid != geteuid() && !owned_by(path, server.uid)) {
+	if (server.uid != 0 && server.uid != geteuid()) {
 		fprintf(stderr,
 			"mshvctl: %s: its server runs as uid %u (pid %d), neither root nor you "
-			"(uid %u), nor the owner of the socket and of a directory only it may "
-			"write: not trusting it; someone may have replaced the socket, so "
+			"(uid %u): not trusting it; someone may have replaced the socket, so "
 			"check its directory, then restart mshv-emu\n",
 			path, (unsigned)server.uid, (int)server.pid, (unsigned)geteuid());
 		return 1;

@@ -804,18 +804,11 @@ Test(faults, control_group_members_may_use_mshvctl)
 	cr_expect(strstr(out, "Permission denied") || strstr(out, "permission denied"), "%s", out);
 }
 
-/* Another user's server in the control socket's place: mshvctl refuses to
- * believe it (or to tell it anything). */
-Test(faults, mshvctl_trusts_no_server_of_another_uid)
+/* Run an impostor as uid 65534 on DIR/ctl.sock, answering "ok" to anyone,
+ * and root's `mshvctl status` against it; mshvctl's status, output in OUT. */
+static int ctl_against_impostor(const char *dir, char *out, size_t size)
 {
-	if (geteuid() != 0)
-		cr_skip_test("needs root to act as another uid");
-	char dir[] = "/tmp/mshv-live-impostor-XXXXXX", sock[64], out[4096];
-	cr_assert_not_null(mkdtemp(dir));
-	/* A directory others can write, as /tmp: whoever bound the socket
-	 * there, root's mshvctl must not believe a server of another uid.
-	 * (One the server's own uid owns alone is a --user daemon's.) */
-	cr_assert_eq(chmod(dir, 01777), 0);
+	char sock[96];
 	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
 	int ready[2];
 	cr_assert_eq(pipe(ready), 0);
@@ -829,7 +822,7 @@ Test(faults, mshvctl_trusts_no_server_of_another_uid)
 		struct sockaddr_un addr = {.sun_family = AF_UNIX};
 		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock);
 		int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		umask(0);
+		umask(0077);
 		if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
 		    listen(listener, 4) != 0 || write(ready[1], "r", 1) != 1)
 			_exit(98);
@@ -850,15 +843,46 @@ Test(faults, mshvctl_trusts_no_server_of_another_uid)
 		  "the impostor did not start");
 	close(ready[0]);
 	const char *argv[] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", sock, "status", NULL};
-	int status = run_command(argv, out, sizeof(out));
+	int status = run_command(argv, out, size);
 	kill(impostor, SIGKILL);
 	waitpid(impostor, NULL, 0);
 	unlink(sock);
-	rmdir(dir);
-	cr_expect_eq(status, 1, "%s", out);
-	cr_expect(strstr(out, "its server runs as uid 65534") && strstr(out, "not trusting it"),
-		  "%s", out);
-	cr_expect_null(strstr(out, "IMPOSTOR"), "the impostor's reply was printed: %s", out);
+	return status;
+}
+
+/*
+ * Another user's server where root's mshvctl looks for the daemon: it
+ * refuses to believe it, or to tell it anything.  Both in a directory
+ * others can write (the socket replaced, as in /tmp), and in one the other
+ * user made for itself first, where the socket, the directory and the
+ * server are all that user's (a path squatted before the daemon started).
+ */
+Test(faults, mshvctl_trusts_no_server_of_another_uid)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another uid");
+	static const struct {
+		const char *what;
+		mode_t mode;
+		uid_t owner;
+	} cases[] = {
+		{"a directory others can write", 01777, 0},
+		{"a directory the impostor owns alone", 0700, 65534},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char dir[] = "/tmp/mshv-live-impostor-XXXXXX", out[4096];
+		cr_assert_not_null(mkdtemp(dir));
+		cr_assert_eq(chown(dir, cases[i].owner, cases[i].owner), 0);
+		cr_assert_eq(chmod(dir, cases[i].mode), 0);
+		int status = ctl_against_impostor(dir, out, sizeof(out));
+		rmdir(dir);
+		cr_expect_eq(status, 1, "%s: %s", cases[i].what, out);
+		cr_expect(strstr(out, "its server runs as uid 65534") &&
+				  strstr(out, "not trusting it"),
+			  "%s: %s", cases[i].what, out);
+		cr_expect_null(strstr(out, "IMPOSTOR"), "%s: the impostor's reply was printed: %s",
+			       cases[i].what, out);
+	}
 }
 
 /* A relative FILE is the caller's: mshvctl sends it from its current
