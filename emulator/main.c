@@ -293,7 +293,7 @@ struct start {
 	const struct daemon_options *options;
 	enum front_kind kind;
 	struct privileges *user; /* NULL without --user */
-	bool reloading; /* the reload thread runs */
+	bool reloading;		 /* the reload thread runs */
 };
 
 static int before_mount(void *arg)
