@@ -114,6 +114,19 @@ static void temp_file(char *template, const char *text)
 		write_file(template, text);
 }
 
+/* The text of the file at PATH (up to 64 KiB), which is then removed. */
+static const char *take_file(const char *path)
+{
+	static char text[1 << 16];
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	unlink(path);
+	return text;
+}
+
 TestSuite(run, .timeout = 120);
 
 Test(run, crate_sequence_reaches_a_vp_on_real_fds)
@@ -127,13 +140,7 @@ Test(run, crate_sequence_reaches_a_vp_on_real_fds)
 			 client(), "crate", "0x00F1FFFF7FFFFFFF", "0x17", NULL);
 	cr_expect_eq(status, 0, "run-client crate: %d\n%s", status, output);
 	/* The transcript shows every call, the partition's included. */
-	FILE *f = fopen(trace, "r");
-	cr_assert_not_null(f);
-	static char text[1 << 16];
-	size_t len = fread(text, 1, sizeof(text) - 1, f);
-	text[len] = '\0';
-	fclose(f);
-	unlink(trace);
+	const char *text = take_file(trace);
 	const char *wanted[] = {
 		"\"name\":\"GET_PARTITION_PROPERTY_EX\"", "\"ioctl\":\"MSHV_CREATE_PARTITION\"",
 		"\"name\":\"SET_PARTITION_PROPERTY\"",	  "\"ioctl\":\"MSHV_INITIALIZE_PARTITION\"",
@@ -376,13 +383,7 @@ Test(run, an_unprivileged_user_sees_the_device)
 			       NULL};
 	status = run_argv(crate);
 	cr_expect_eq(status, 0, "crate as user 65534: %s", output);
-	FILE *f = fopen(trace, "r");
-	cr_assert_not_null(f);
-	static char text[1 << 16];
-	size_t len = fread(text, 1, sizeof(text) - 1, f);
-	text[len] = '\0';
-	fclose(f);
-	unlink(trace);
+	const char *text = take_file(trace);
 	cr_expect(strstr(text, "\"ioctl\":\"MSHV_INITIALIZE_PARTITION\"") &&
 			  strstr(text, "\"uid\":65534"),
 		  "the transcript shows the user's calls:\n%s", text);
@@ -453,13 +454,7 @@ Test(run, seccomp_runs_the_crate_sequence_in_a_static_program)
 	int status = run("microsoft.yaml", "--transport", "seccomp", "--trace", trace, "--",
 			 static_client(), "crate", FEATURES0, VMM_CAPS, NULL);
 	cr_expect_eq(status, 0, "%s", output);
-	FILE *f = fopen(trace, "r");
-	cr_assert_not_null(f);
-	static char text[1 << 16];
-	size_t len = fread(text, 1, sizeof(text) - 1, f);
-	text[len] = '\0';
-	fclose(f);
-	unlink(trace);
+	const char *text = take_file(trace);
 	cr_expect(strstr(text, "\"ioctl\":\"MSHV_CREATE_VP\"") &&
 			  strstr(text, "\"event\":\"release\""),
 		  "the transcript has the VP and the releases:\n%s", text);
