@@ -271,6 +271,7 @@ static const struct fault_rule *ioctl_fault(struct emu_core *core,
 	struct fault_input input = {
 		.event = FAULT_EVENT_IOCTL,
 		.cmd = call->cmd,
+		.object = session->object,
 		.session = session->id,
 		.caller = call->caller,
 	};

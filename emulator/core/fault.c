@@ -25,6 +25,8 @@ static bool rule_matches(const struct fault_rule *rule, const struct fault_input
 		return false;
 	if (rule->has_cmd && rule->cmd != input->cmd)
 		return false;
+	if (rule->objects && !(rule->objects & 1u << input->object))
+		return false;
 	if (rule->has_arg && (!input->has_arg || rule->arg != input->arg))
 		return false;
 	if (rule->has_session && rule->session != input->session)

@@ -41,6 +41,10 @@ struct fault_rule {
 	enum fault_event event;
 	bool has_cmd, has_arg, has_session, has_pid, has_uid;
 	uint32_t cmd;
+	/* A named ioctl: a bit (1 << enum emu_object) per kind of fd that has
+	 * it, so the same number on another kind of fd is not it.  0 (an ioctl
+	 * given as a number): that number on any fd. */
+	unsigned objects;
 	uint32_t arg;	  /* the u32 argument: capability id or version */
 	uint64_t session; /* the Nth open of the device, 1-based */
 	int32_t pid;
@@ -70,6 +74,7 @@ struct fault_state {
 struct fault_input {
 	enum fault_event event;
 	uint32_t cmd;
+	unsigned object; /* the fd's enum emu_object (an ioctl's) */
 	bool has_arg;
 	uint32_t arg;
 	uint64_t session;

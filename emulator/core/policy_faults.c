@@ -25,17 +25,28 @@
 
 /* The ioctl a rule names: a built-in by key or display name, one of the
  * policy's ioctls by name, or any number. */
-static const struct policy_ioctl *find_ioctl_by_name(const struct policy_snapshot *snap,
-						     const char *name)
+static bool ioctl_named(const struct policy_ioctl *entry, const char *name)
 {
+	return !strcmp(entry->name, name) ||
+	       (entry->op < EMU_OP_BUILTIN_COUNT && !strcmp(op_key(entry->op), name)) ||
+	       (entry->op < EMU_OP_BUILTIN_COUNT && !strcmp(entry->name + 5, name));
+}
+
+/* The ioctl NAME names, and into *OBJECTS a bit per kind of fd that has
+ * it (ROOT_HVCALL is the device's and a partition's). */
+static const struct policy_ioctl *find_ioctl_by_name(const struct policy_snapshot *snap,
+						     const char *name, unsigned *objects)
+{
+	const struct policy_ioctl *found = NULL;
+	*objects = 0;
 	for (unsigned i = 0; i < snap->ioctl_count; i++) {
 		const struct policy_ioctl *entry = &snap->ioctls[i];
-		if (!strcmp(entry->name, name) ||
-		    (entry->op < EMU_OP_BUILTIN_COUNT && !strcmp(op_key(entry->op), name)) ||
-		    (entry->op < EMU_OP_BUILTIN_COUNT && !strcmp(entry->name + 5, name)))
-			return entry;
+		if (ioctl_named(entry, name) && (!found || entry->cmd == found->cmd)) {
+			found = found ? found : entry;
+			*objects |= 1u << entry->object;
+		}
 	}
-	return NULL;
+	return found;
 }
 
 /* Where the bracket expression opening at OPEN ends (its `]`), as fnmatch
@@ -115,7 +126,8 @@ static void build_fault_match(struct loader *ld, const char *path, const struct 
 	}
 	if (m->ioctl) {
 		snprintf(sub, sizeof(sub), "%s.match.ioctl", path);
-		const struct policy_ioctl *entry = find_ioctl_by_name(snap, m->ioctl);
+		const struct policy_ioctl *entry =
+			find_ioctl_by_name(snap, m->ioctl, &rule->objects);
 		if (entry) {
 			rule->cmd = entry->cmd;
 		} else if (parse_int(m->ioctl, &n) && n >= 1 && n <= UINT32_MAX) {
@@ -385,7 +397,8 @@ static bool build_fault(struct loader *ld, const char *path, const struct raw_fa
 /* Can RULE match a call of BUCKET?  (Its other match fields are checked per call.)
  * A number unknown on one kind of fd may be an ioctl of another (the
  * device's CREATE_PARTITION asked of a partition fd): every ioctl rule may
- * match an unknown number, and fault_decide compares the number. */
+ * match an unknown number, and fault_decide compares the number and, for a
+ * named ioctl, the kind of fd. */
 static bool rule_in_bucket(const struct policy_snapshot *snap, const struct fault_rule *rule,
 			   unsigned bucket)
 {
@@ -397,7 +410,8 @@ static bool rule_in_bucket(const struct policy_snapshot *snap, const struct faul
 		return false;
 	if (!rule->has_cmd || bucket == POLICY_BUCKET_UNKNOWN(snap))
 		return true;
-	return rule->cmd == snap->ioctls[bucket].cmd;
+	const struct policy_ioctl *entry = &snap->ioctls[bucket];
+	return rule->cmd == entry->cmd && (!rule->objects || rule->objects & 1u << entry->object);
 }
 
 static void index_faults(struct policy_snapshot *snap)

@@ -150,8 +150,8 @@ def main(directory):
     for cap in range(16):  # its seed's first draw under 0.2 is the 13th
         s.u32(0, CE_NEG, cap % 4)
     s.write(directory, "flaky-probe")
-    # A rule names a number, on any fd: CHECK_EXTENSION's, asked of a
-    # partition fd after a reload to a policy with rules (every third fails).
+    # A rule names an ioctl, only on its fds: CHECK_EXTENSION's number, asked
+    # of a partition fd after a reload to a policy with rules, is not it.
     s = Seed("microsoft.yaml").open().ioctl(0, CREATE_PARTITION, mode=FDS)
     s.reload("retry-paths.yaml")
     for _ in range(3):

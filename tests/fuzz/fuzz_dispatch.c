@@ -732,15 +732,22 @@ static bool when_fires(const struct fault_rule *rule, unsigned index, uint64_t m
 
 /* The policy's rule that fires for this call, or NULL: rules in order,
  * each that matches counts the call, the first whose `when` holds fires. */
-static const struct fault_rule *predict_fault(enum fault_event event, uint32_t cmd, bool has_arg,
-					      uint32_t arg, uint64_t session,
-					      const struct emu_caller *who)
+static const struct fault_rule *predict_fault(enum fault_event event, uint32_t cmd,
+					      enum emu_object object, bool has_arg, uint32_t arg,
+					      uint64_t session, const struct emu_caller *who)
 {
 	const struct policy_snapshot *snap = current();
 	FUZZ_CHECK(snap->fault_count <= FAULT_RULES_MAX, "%u fault rules", snap->fault_count);
 	for (unsigned i = 0; i < snap->fault_count; i++) {
 		const struct fault_rule *r = &snap->faults[i];
+		/* A named ioctl is that ioctl on the kinds of fd that have it; a
+		 * number is that number on any fd. */
+		for (unsigned o = 0; o < EMU_OBJECT_COUNT; o++)
+			FUZZ_CHECK(!(r->objects & 1u << o) || policy_find_ioctl(snap, o, r->cmd),
+				   "rule `%s` names 0x%08X, which a %s fd does not have", r->name,
+				   r->cmd, o == EMU_OBJECT_DEVICE ? "device" : "partition or VP");
 		if (!r->enabled || r->event != event || (r->has_cmd && r->cmd != cmd) ||
+		    (r->objects && !(r->objects & 1u << object)) ||
 		    (r->has_arg && (!has_arg || r->arg != arg)) ||
 		    (r->has_session && r->session != session) ||
 		    ((r->has_pid || r->has_uid || r->comm_glob) &&
@@ -792,7 +799,9 @@ static void step_open(struct input *in)
 	struct emu_call call = {.caller = &caller};
 	uint64_t opened = ++s.opens; /* opens are numbered as they arrive, failed ones too */
 	const struct fault_rule *predicted =
-		s.predict ? predict_fault(FAULT_EVENT_OPEN, 0, false, 0, opened, &caller) : NULL;
+		s.predict ? predict_fault(FAULT_EVENT_OPEN, 0, EMU_OBJECT_DEVICE, false, 0, opened,
+					  &caller)
+			  : NULL;
 	int result = core_open(s.core, session, &call);
 	if (s.predict)
 		expect_fault(predicted, call.fault, "open");
@@ -834,7 +843,8 @@ static void close_fd(struct fd *fd)
 	/* Release rules are about the device's opens, not what they made. */
 	bool predicting = s.predict && fd->device;
 	const struct fault_rule *predicted =
-		predicting ? predict_fault(FAULT_EVENT_RELEASE, 0, false, 0, fd->opened, &caller)
+		predicting ? predict_fault(FAULT_EVENT_RELEASE, 0, fd->session->object, false, 0,
+					   fd->opened, &caller)
 			   : NULL;
 	core_release(s.core, fd->session, fd->device ? &caller : NULL);
 	if (predicting && !predicted)
@@ -1068,9 +1078,9 @@ static void step_ioctl(struct input *in, bool cuse)
 	if (dir != _IOC_NONE)
 		memcpy(&arg32, kernel_in, sizeof(arg32));
 	const struct fault_rule *predicted =
-		s.predict
-			? predict_fault(FAULT_EVENT_IOCTL, cmd, has_arg, arg32, fd->opened, &caller)
-			: NULL;
+		s.predict ? predict_fault(FAULT_EVENT_IOCTL, cmd, fd->session->object, has_arg,
+					  arg32, fd->opened, &caller)
+			  : NULL;
 	if (cuse) {
 		o.result = run_cuse(fd, &call, interrupted, kernel_in, &o, fault);
 		held = call.hold_ns || call.hang;

@@ -905,18 +905,21 @@ Test(root, a_retry_for_memory_is_not_an_answer)
 	finish();
 }
 
-/* A rule names an ioctl number, and matches that number on any fd
- * (docs/faults.md), also where it means nothing: a partition fd asked
- * for the device's CREATE_PARTITION, or a VP fd for 0xC010B801, which
- * is the device's GET_HOST_PARTITION_PROPERTY and a VP's GET_VP_STATE
- * but nothing on a partition. */
-Test(root, a_fault_rule_matches_its_number_on_every_kind_of_fd)
+/* A rule that names an ioctl matches that ioctl on the kinds of fd that
+ * have it, not its number elsewhere (docs/faults.md): 0xC010B801 is the
+ * device's GET_HOST_PARTITION_PROPERTY and a VP's GET_VP_STATE, and
+ * CREATE_PARTITION's number means nothing on a partition fd.  A rule that
+ * gives a number matches it on every kind of fd, also where it means
+ * nothing. */
+Test(root, a_named_fault_rule_matches_its_ioctl_and_a_number_every_fd)
 {
 	serve("profile: microsoft\n"
 	      "faults:\n"
 	      "  rules:\n"
 	      "    - {name: create, match: {ioctl: CREATE_PARTITION}, action: {errno: EIO}}\n"
-	      "    - {name: get, match: {ioctl: 0xC010B801}, action: {errno: EXDEV}}\n");
+	      "    - {name: vp-state, match: {ioctl: GET_VP_STATE}, action: {errno: EXDEV}}\n"
+	      "    - {name: number, enabled: false, match: {ioctl: 0xC010B801},\n"
+	      "       action: {errno: ENOLINK}}\n");
 	struct mshv_create_partition args = {0};
 	cr_expect_eq(create_partition(0, 0, &transport.base), -EIO, "the device's own number");
 	core_fault_enable(&core, "create", false);
@@ -924,16 +927,31 @@ Test(root, a_fault_rule_matches_its_number_on_every_kind_of_fd)
 	core_fault_enable(&core, "create", true);
 	cr_expect_eq(
 		ioctl_on(partition, MSHV_CREATE_PARTITION, &args, sizeof(args), &transport.base),
-		-EIO, "CREATE_PARTITION's number on a partition fd");
+		-ENOTTY, "CREATE_PARTITION's number on a partition fd is not CREATE_PARTITION");
 	uint8_t state[16] = {0};
-	cr_expect_eq(ioctl_on(partition, 0xC010B801, state, sizeof(state), &transport.base), -EXDEV,
-		     "0xC010B801 on a partition fd, where it is no ioctl");
+	cr_expect_eq(ioctl_on(partition, 0xC010B801, state, sizeof(state), &transport.base),
+		     -ENOTTY, "0xC010B801 on a partition fd is not GET_VP_STATE");
+	struct mshv_emu_partition_property prop = {
+		.property_code = MSHV_EMU_HV_PROPERTY_PHYSICAL_ADDRESS_WIDTH};
+	cr_expect_eq(ioctl_on(&device, MSHV_GET_HOST_PARTITION_PROPERTY, &prop, sizeof(prop),
+			      &transport.base),
+		     0, "the device's 0xC010B801 is not GET_VP_STATE");
 	uint32_t index = 0;
 	struct emu_session *vp = object_of(
 		ioctl_on(partition, MSHV_CREATE_VP, &index, sizeof(index), &transport.base));
 	cr_expect_eq(ioctl_on(vp, MSHV_GET_VP_STATE, state, sizeof(state), &transport.base), -EXDEV,
-		     "0xC010B801 on a VP fd");
+		     "GET_VP_STATE on a VP fd");
 	cr_expect_eq(ioctl_on(vp, MSHV_CREATE_PARTITION, &args, sizeof(args), &transport.base),
-		     -EIO, "CREATE_PARTITION's number on a VP fd");
+		     -ENOTTY, "CREATE_PARTITION's number on a VP fd");
+
+	core_fault_enable(&core, "vp-state", false);
+	core_fault_enable(&core, "number", true);
+	cr_expect_eq(ioctl_on(&device, MSHV_GET_HOST_PARTITION_PROPERTY, &prop, sizeof(prop),
+			      &transport.base),
+		     -ENOLINK, "a number: on the device");
+	cr_expect_eq(ioctl_on(partition, 0xC010B801, state, sizeof(state), &transport.base),
+		     -ENOLINK, "a number: on a partition fd, where it is no ioctl");
+	cr_expect_eq(ioctl_on(vp, MSHV_GET_VP_STATE, state, sizeof(state), &transport.base),
+		     -ENOLINK, "a number: on a VP fd");
 	finish();
 }
