@@ -681,7 +681,7 @@ static void child_exec(char **argv, const sigset_t *mask, int report, const char
 {
 	if (join) {
 		const char *what = "";
-		int joined = seccomp_join(join, NULL, &what);
+		int joined = seccomp_join(join, &what);
 		if (joined < 0) {
 			fprintf(stderr,
 				"mshv-emu-run: --transport seccomp: %s: %s; %s did not run\n", what,

@@ -21,12 +21,12 @@
 /*
  * seccomp_join - install the run's filter in this process and hand its
  * listener to the supervisor at JOIN_NAME (without the leading NUL); the
- * supervisor has it when this returns.  KEEP: if not NULL, the listener
- * stays open here, in *KEEP (a process that outlives the run answers its
- * own calls then; see seccomp_passthrough).  Returns 0, or -errno after
- * setting *WHAT to the step that failed.  Safe between fork and exec.
+ * supervisor has it when this returns, and this process keeps no copy: a
+ * process that outlives the run is answered by the run's passthrough
+ * (seccomp_serve_end).  Returns 0, or -errno after setting *WHAT to the
+ * step that failed.  Safe between fork and exec.
  */
-int seccomp_join(const char *join_name, int *keep, const char **what);
+int seccomp_join(const char *join_name, const char **what);
 
 /*
  * seccomp_probe - whether this kernel and this process's own seccomp
@@ -41,7 +41,9 @@ int seccomp_probe(const char **what);
  * processes still under its filter, on LISTENERS (COUNT of them, closed
  * here): a device ioctl is ENODEV (the device is gone), anything else goes
  * on in the kernel.  A detached process does it, until no process is left
- * under any of them.  0 or -errno.
+ * under any of them.  0 or -errno.  Call it only from a process under none
+ * of those filters: the passthrough would be under it too, and wait for
+ * itself forever.
  */
 #define SECCOMP_PASSTHROUGH_MAX 64
 int seccomp_passthrough(const int *listeners, int count);

@@ -99,7 +99,7 @@ static int filter_install(const char **what)
 	return (int)fd;
 }
 
-int seccomp_join(const char *join_name, int *keep, const char **what)
+int seccomp_join(const char *join_name, const char **what)
 {
 	size_t len = strlen(join_name);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -162,10 +162,7 @@ int seccomp_join(const char *join_name, int *keep, const char **what)
 		}
 	}
 	close(sock);
-	if (keep && !err)
-		*keep = listener;
-	else
-		close(listener);
+	close(listener);
 	return err;
 }
 

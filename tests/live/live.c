@@ -294,10 +294,11 @@ void daemon_start(struct daemon *d, const char *policy)
 			sscanf(line, "ready %63s %127s %95s %15s", node, socket_name, id, mode), 4,
 			"mshv-emu-run's command reported `%s`", line);
 		if (front_is_seccomp()) {
-			/* "ready /dev/mshv JOIN - MODE": the run's filter, here;
-			 * its listener stays open here too, for after the run. */
+			/* "ready /dev/mshv JOIN - MODE": the run's filter, here.
+			 * After the run, the run's passthrough answers this
+			 * process's calls, until it ends. */
 			const char *what = "";
-			int err = seccomp_join(socket_name, &d->listener, &what);
+			int err = seccomp_join(socket_name, &what);
 			cr_assert_eq(err, 0, "join the run: %s: %s", what, strerror(-err));
 			snprintf(d->node, sizeof(d->node), "%s", node);
 			return;
@@ -330,14 +331,6 @@ int daemon_stop(struct daemon *d)
 		poll(NULL, 0, 10);
 	}
 	d->pid = 0;
-	if (d->listener > 0) {
-		/* The run is over; this process, under its filter, goes on:
-		 * its calls go on in the kernel now (a process of its own
-		 * answers them, which LeakSanitizer's stop of this process's
-		 * threads at exit cannot stop). */
-		cr_expect_eq(seccomp_passthrough(&d->listener, 1), 0);
-		d->listener = 0;
-	}
 	return status;
 }
 

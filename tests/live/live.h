@@ -23,7 +23,6 @@ struct daemon {
 	char name[64];
 	bool drop_ptrace;	   /* start it without CAP_SYS_PTRACE */
 	const char *control_group; /* mshv-emu --control-group, or NULL */
-	int listener;		   /* seccomp: this process's listener (0: none) */
 	/* --user: this one, else $MSHV_EMU_USER (the whole suite as a user),
 	 * else none.  Its scratch directory is then the user's. */
 	const char *user;

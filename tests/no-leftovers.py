@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""no-leftovers.py CMD [ARGS...]: run a suite, then check it left no process.
+
+A suite's runs, their passthrough processes and the clients they start
+detach themselves (double fork, setsid) and would be adopted by init, where
+nobody sees them.  Run as a child subreaper, this script adopts them
+instead: once CMD ends, every process it left must end too, within a
+deadline (a seccomp passthrough ends when the last process under its
+filter does).  Any still there then is listed, killed, and fails the test.
+Exits with CMD's status otherwise.
+"""
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+DEADLINE_S = 20
+
+
+def children():
+    """{pid: command line} of this process's children, zombies reaped."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return {}
+        if pid == 0:
+            break
+    mine = os.getpid()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            # pid (comm) state ppid ...: comm may hold spaces and parentheses
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            if ppid != mine:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                found[int(entry)] = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: no-leftovers.py CMD [ARGS...]", file=sys.stderr)
+        return 2
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        print(f"no-leftovers: prctl(PR_SET_CHILD_SUBREAPER): "
+              f"{os.strerror(ctypes.get_errno())}", file=sys.stderr)
+        return 1
+    status = subprocess.run(sys.argv[1:]).returncode
+    end = time.monotonic() + DEADLINE_S
+    left = children()
+    while left and time.monotonic() < end:
+        time.sleep(0.05)
+        left = children()
+    if not left:
+        return status if status >= 0 else 128 - status
+    for pid, cmdline in sorted(left.items()):
+        print(f"no-leftovers: pid {pid} still runs {DEADLINE_S} s after the suite "
+              f"ended: {cmdline[:300]}", file=sys.stderr)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # What they started comes to this process as they die: kill it too.
+    while True:
+        more = children()
+        if not more:
+            break
+        for pid in more:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    print(f"no-leftovers: {len(left)} processes outlived {sys.argv[1]}; each test must "
+          "leave nothing behind", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
