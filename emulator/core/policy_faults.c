@@ -42,7 +42,8 @@ static const struct policy_ioctl *find_ioctl_by_name(const struct policy_snapsho
 	for (unsigned i = 0; i < snap->ioctl_count; i++) {
 		const struct policy_ioctl *entry = &snap->ioctls[i];
 		if (ioctl_named(entry, name) && (!found || entry->cmd == found->cmd)) {
-			found = found ? found : entry;
+			if (!found)
+				found = entry;
 			*objects |= 1u << entry->object;
 		}
 	}
@@ -397,8 +398,9 @@ static bool build_fault(struct loader *ld, const char *path, const struct raw_fa
 /* Can RULE match a call of BUCKET?  (Its other match fields are checked per call.)
  * A number unknown on one kind of fd may be an ioctl of another (the
  * device's CREATE_PARTITION asked of a partition fd): every ioctl rule may
- * match an unknown number, and fault_decide compares the number and, for a
- * named ioctl, the kind of fd. */
+ * match an unknown number if it gives a number, and fault_decide compares
+ * it.  A named ioctl is in the buckets of the kinds of fd that have it; an
+ * injected rule, in none, has its kind of fd compared per call. */
 static bool rule_in_bucket(const struct policy_snapshot *snap, const struct fault_rule *rule,
 			   unsigned bucket)
 {
@@ -408,8 +410,10 @@ static bool rule_in_bucket(const struct policy_snapshot *snap, const struct faul
 		return rule->event == FAULT_EVENT_RELEASE;
 	if (rule->event != FAULT_EVENT_IOCTL)
 		return false;
-	if (!rule->has_cmd || bucket == POLICY_BUCKET_UNKNOWN(snap))
+	if (!rule->has_cmd)
 		return true;
+	if (bucket == POLICY_BUCKET_UNKNOWN(snap)) /* a named ioctl is known where it is */
+		return !rule->objects;
 	const struct policy_ioctl *entry = &snap->ioctls[bucket];
 	return rule->cmd == entry->cmd && (!rule->objects || rule->objects & 1u << entry->object);
 }
