@@ -60,6 +60,24 @@ def exe_of(pid):
         return ""
 
 
+def kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_gone(counts):
+    """The children COUNTS(pid) selects still running after the deadline."""
+    end = time.monotonic() + DEADLINE_S
+    while True:
+        left = {pid: c for pid, c in children().items() if counts(pid)}
+        if not left or time.monotonic() >= end:
+            return left
+        time.sleep(0.05)
+
+
 def main():
     if len(sys.argv) < 2:
         print("usage: no-leftovers.py CMD [ARGS...]", file=sys.stderr)
@@ -70,47 +88,28 @@ def main():
               f"{os.strerror(ctypes.get_errno())}", file=sys.stderr)
         return 1
     status = subprocess.run(sys.argv[1:]).returncode
-    end = time.monotonic() + DEADLINE_S
-    left = children()
-    while left and time.monotonic() < end:
-        time.sleep(0.05)
-        left = children()
+    left = wait_gone(lambda pid: True)
     if left:
         # A command a test ran under a run (a shell, a sleep) that outlived
         # it is the test's to stop, not what this checks: stop those, then
         # what mshv-emu itself left must end on its own.
-        strays = [pid for pid in left if exe_of(pid) not in OURS]
-        for pid in strays:
+        strays = {pid: c for pid, c in left.items() if exe_of(pid) not in OURS}
+        for pid, cmdline in strays.items():
             print(f"no-leftovers: stopping pid {pid}, a command left by a test: "
-                  f"{left[pid][:200]}", file=sys.stderr)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        end = time.monotonic() + DEADLINE_S
-        while left and time.monotonic() < end:
-            time.sleep(0.05)
-            left = {pid: c for pid, c in children().items() if exe_of(pid) in OURS}
+                  f"{cmdline[:200]}", file=sys.stderr)
+        kill(strays)
+        left = wait_gone(lambda pid: exe_of(pid) in OURS)
     if not left:
         return status if status >= 0 else 128 - status
     for pid, cmdline in sorted(left.items()):
         print(f"no-leftovers: pid {pid} still runs {DEADLINE_S} s after the suite "
               f"ended: {cmdline[:300]}", file=sys.stderr)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     # What they started comes to this process as they die: kill it too.
-    while True:
-        more = children()
-        if not more:
-            break
-        for pid in more:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    more = left
+    while more:
+        kill(more)
         time.sleep(0.05)
+        more = children()
     print(f"no-leftovers: {len(left)} processes outlived {sys.argv[1]}; each test must "
           "leave nothing behind", file=sys.stderr)
     return 1
