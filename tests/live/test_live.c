@@ -411,7 +411,10 @@ Test(cli, cuse_front_without_cuse_names_the_module)
 	if (access("/dev/cuse", F_OK) == 0)
 		cr_skip_test("/dev/cuse exists here");
 	char out[4096];
-	const char *argv[] = {env_or("MSHV_EMU_BIN", "mshv-emu"), "--front", "cuse", NULL};
+	/* No control socket: the default path is the machine's, and another
+	 * daemon listening there would be refused first. */
+	const char *argv[] = {
+		env_or("MSHV_EMU_BIN", "mshv-emu"), "--front", "cuse", "--control", "", NULL};
 	cr_expect_eq(run_command(argv, out, sizeof(out)), 1);
 	cr_expect(strstr(out, "modprobe cuse"), "%s", out);
 }
