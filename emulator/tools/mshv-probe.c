@@ -405,7 +405,7 @@ static const char usage_text[] =
 	"usage: mshv-probe [--device PATH] [--profile NAME] [--versions LIST] [--caps LIST]\n"
 	"                  [--request-version-cmd N] [--check-extension-cmd N] [--json]\n"
 	"                  [--emit-policy FILE] [--expect POLICY]\n"
-	"       mshv-probe --help\n";
+	"       mshv-probe --help | --version\n";
 
 static void usage_print(FILE *out, bool full)
 {
@@ -1768,6 +1768,7 @@ static int options_parse(int argc, char **argv, struct probe_options *opts)
 		{"emit-policy", required_argument, NULL, 'E'},
 		{"expect", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *versions_text = NULL, *caps_text = NULL;
@@ -1806,6 +1807,9 @@ static int options_parse(int argc, char **argv, struct probe_options *opts)
 			break;
 		case 'h':
 			usage_print(stdout, true);
+			return 1;
+		case 'V':
+			printf("mshv-probe %s\n", MSHV_EMU_VERSION);
 			return 1;
 		case 'p':
 			opts->profile_given = true;

@@ -27,6 +27,7 @@
 
 static const char usage_text[] =
 	"usage: mshvctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	"       mshvctl --help | --version\n"
 	"commands:\n"
 	"  status                     front, node, policy, generation, sessions, uptime\n"
 	"  stats                      calls per ioctl, refusals per errno, firings per fault rule\n"
@@ -77,6 +78,10 @@ int main(int argc, char **argv)
 	int first = 1;
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("mshvctl %s\n", MSHV_EMU_VERSION);
 		return 0;
 	}
 	if (argc > 2 && !strcmp(argv[1], "--socket")) {
