@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 #include "json.h"
 

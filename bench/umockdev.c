@@ -68,7 +68,7 @@
 
 #include <umockdev.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 #define UMOCK_DEVICE  "/dev/mshv"
 #define UMOCK_PRELOAD "libumockdev-preload"

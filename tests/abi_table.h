@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 enum abi_arg {
 	ARG_U32,       /* pointer to a __u32 holding VALUE */

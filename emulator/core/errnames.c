@@ -9,7 +9,7 @@
 #include <string.h>
 #include <errno.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 #include "errnames.h"
 

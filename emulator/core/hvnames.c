@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 #include "hvnames.h"
 

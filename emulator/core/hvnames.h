@@ -1,5 +1,5 @@
 /*
- * hvnames.h - the hypervisor's names, from uapi/linux/mshv_emu.h's lists:
+ * hvnames.h - the hypervisor's names, from uapi/mshv-emu/mshv_emu.h's lists:
  * hypercall codes, statuses, partition property codes, VMM capability bits.
  * One table each, shared by the policy loader (names to codes) and the
  * transcript (codes to names).

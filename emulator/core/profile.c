@@ -1,6 +1,6 @@
 /*
  * profile.c - the profile table (see profile.h).  Every number comes from
- * uapi/linux/mshv_emu.h; every errno from DESIGN.md section 2.
+ * uapi/mshv-emu/mshv_emu.h; every errno from DESIGN.md section 2.
  */
 #include <errno.h>
 #include <string.h>
@@ -109,7 +109,7 @@ static const struct profile_desc profiles[EMU_PROFILE_COUNT] = {
 			.root =
 				{
 					.create_size = sizeof(struct mshv_create_partition),
-					.flags_mask = MSHV_PT_FLAGS_MASK,
+					.flags_mask = MSHV_EMU_PT_FLAGS_MASK_6_15,
 					.isolation_count = MSHV_PT_ISOLATION_COUNT,
 					.hvcalls = {[EMU_OBJECT_PARTITION] = hvcalls_6_15,
 						    [EMU_OBJECT_VP] = hvcalls_6_15},

@@ -14,7 +14,7 @@
 
 #include <errno.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 enum emu_profile {
 #define X(id, name) EMU_PROFILE_##id,

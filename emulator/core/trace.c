@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 #include "errnames.h"
 #include "hvnames.h"

@@ -238,7 +238,8 @@ static bool self_dir(char *self)
 	return true;
 }
 
-/* The shim: MSHV_EMU_PRELOAD, else beside this program's lib directory. */
+/* The shim: MSHV_EMU_PRELOAD, else ../lib from this program (the build
+ * tree), else the installed libraries' directory (CMakeLists.txt). */
 static bool preload_path(char *out, size_t size)
 {
 	const char *forced = getenv("MSHV_EMU_PRELOAD");
@@ -250,7 +251,7 @@ static bool preload_path(char *out, size_t size)
 	if (!self_dir(self))
 		return false;
 	static const char *const candidates[] = {"/../lib/" PRELOAD_NAME,
-						 "/../lib/mshv-emu/" PRELOAD_NAME};
+						 "/" MSHV_EMU_BIN_TO_PKGLIBDIR "/" PRELOAD_NAME};
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
 		char path[PATH_MAX + 64];
 		snprintf(path, sizeof(path), "%s%s", self, candidates[i]);
@@ -940,8 +941,10 @@ int main(int argc, char **argv)
 	bool seccomp = o.transport == TRANSPORT_SECCOMP;
 	char shim[PATH_MAX];
 	if (!seccomp && !preload_path(shim, sizeof(shim))) {
-		fprintf(stderr, "mshv-emu-run: cannot find " PRELOAD_NAME " beside this program "
-				"(../lib); set MSHV_EMU_PRELOAD to its path\n");
+		fprintf(stderr,
+			"mshv-emu-run: cannot find " PRELOAD_NAME
+			" in ../lib or " MSHV_EMU_BIN_TO_PKGLIBDIR " from this program; set "
+			"MSHV_EMU_PRELOAD to its path\n");
 		policy_free(snap);
 		return 1;
 	}

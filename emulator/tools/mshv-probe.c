@@ -12,7 +12,7 @@
  * sent to the wrong generation means something else.  (The root profiles
  * share one device-fd numbering, so each tries all of MSHV_CREATE_PARTITION,
  * MSHV_ROOT_HVCALL and MSHV_GET_HOST_PARTITION_PROPERTY.)  It depends on
- * <linux/mshv_emu.h> and libc alone.
+ * <mshv-emu/mshv_emu.h> and libc alone.
  *
  * JSON (--json): one object; keys for ioctls the profile does not define
  * are omitted.  ANSWER is either "value":N (the ioctl returned N >= 0) or
@@ -73,7 +73,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 #include "probe_yaml.h"
 
@@ -146,7 +146,7 @@ static const struct probe_profile probe_profiles[PROFILE_COUNT] = {
 	[PROFILE_ROOT_6_15] = {.create_partition = true,
 			       .root = true,
 			       .create_partition_cmd = MSHV_CREATE_PARTITION,
-			       .flags_mask = MSHV_PT_FLAGS_MASK},
+			       .flags_mask = MSHV_EMU_PT_FLAGS_MASK_6_15},
 	[PROFILE_ROOT_6_19] = {.create_partition = true,
 			       .root = true,
 			       .properties = true,

@@ -46,7 +46,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <linux/mshv_emu.h>
+#include <mshv-emu/mshv_emu.h>
 
 static int failures;
 

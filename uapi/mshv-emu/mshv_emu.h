@@ -1,22 +1,43 @@
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
  * mshv_emu.h - the ABI that /dev/mshv has spoken, generation by generation.
+ * Installed as <mshv-emu/mshv_emu.h> (pkg-config mshv-emu).
  *
  * Every ioctl number, capability id and profile name the emulator and its
  * clients use is defined here and nowhere else.  Each value cites the kernel
  * source it comes from.  This header deliberately defines no structures
  * beyond the ones a generation put on the wire, and includes nothing but
- * <linux/ioctl.h> and <linux/types.h>, so a client (mshv-probe, a VMM's test)
- * can depend on it alone.
+ * <linux/ioctl.h>, <linux/types.h> and, where the system has it, the
+ * kernel's <linux/mshv.h>, so a client (mshv-probe, a VMM's test) can
+ * depend on it alone.
+ *
+ * Names the kernel's <linux/mshv.h> also defines (its structures, enums and
+ * ioctl numbers) are the kernel's: when the compiler finds <linux/mshv.h>
+ * this header includes it and defines none of them again, so the two can
+ * be included together, in either order.  Without it (Linux headers before
+ * 6.15, such as Debian 12's) this header carries Linux 6.15's definitions,
+ * with the same names and values.  What other generations defined keeps
+ * their names (MSHV_REQUEST_VERSION, MSHV_CAP_*); the rest is prefixed
+ * MSHV_EMU_ or mshv_emu_.  MSHV_EMU_NO_KERNEL_HEADER makes it use its own
+ * copies even where <linux/mshv.h> exists (then do not include that too):
+ * tests/install/headers.sh compares the two.
  */
-#ifndef _UAPI_LINUX_MSHV_EMU_H
-#define _UAPI_LINUX_MSHV_EMU_H
+#ifndef _MSHV_EMU_MSHV_EMU_H
+#define _MSHV_EMU_MSHV_EMU_H
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
+#if defined(__has_include) && !defined(MSHV_EMU_NO_KERNEL_HEADER)
+#if __has_include(<linux/mshv.h>)
+#include <linux/mshv.h>
+#endif
+#endif
+
 /* The mshv ioctl magic, every generation. */
+#ifndef MSHV_IOCTL
 #define MSHV_IOCTL 0xB8
+#endif
 
 /*
  * RFC, Nov 2020, "[RFC PATCH 04/18] virt/mshv: request version ioctl"
@@ -34,7 +55,9 @@
  * Unknown id: -ENOTSUPP (524) in v1, -EOPNOTSUPP from v2 and in mshv_vtl.
  * = 0x4004B800, the same number as MSHV_REQUEST_VERSION.
  */
+#ifndef MSHV_CHECK_EXTENSION
 #define MSHV_CHECK_EXTENSION _IOW(MSHV_IOCTL, 0x00, __u32)
+#endif
 
 /*
  * The combination proposed in the 2021 review: REQUEST_VERSION keeps
@@ -47,19 +70,22 @@
  * mshv_vtl driver (drivers/hv/mshv_vtl_main.c): creates a VTL and returns
  * its fd.  The emulator answers it from the policy.  = 0x8001B81D
  */
+#ifndef MSHV_CREATE_VTL
 #define MSHV_CREATE_VTL _IOR(MSHV_IOCTL, 0x1D, char)
+#endif
 
 /*
  * ---- The root driver (drivers/hv/mshv_root_main.c) ----
  *
  * Upstream Linux 6.15 include/uapi/linux/mshv.h, as it is: the device fd
  * takes MSHV_CREATE_PARTITION only; everything else, 0x4004B800 included,
- * is -ENOTTY.  The names below are upstream's, with upstream's values, so
- * they are defined once: if <linux/mshv.h> came first its definitions stand,
- * and after this header <linux/mshv.h> is skipped (same include guard).
+ * is -ENOTTY.  The names below are upstream's, with upstream's values, and
+ * defined here only when the kernel's header is not there (above): its
+ * include guard is _LINUX_MSHV_H as installed, _UAPI_LINUX_MSHV_H in a
+ * kernel tree.  Later kernels add flag bits to MSHV_PT_FLAGS_MASK, so the
+ * emulator uses MSHV_EMU_PT_FLAGS_MASK_6_15 (below) for 6.15's.
  */
-#ifndef _UAPI_LINUX_MSHV_H
-#define _UAPI_LINUX_MSHV_H
+#if !defined(_LINUX_MSHV_H) && !defined(_UAPI_LINUX_MSHV_H)
 
 enum {
 	MSHV_PT_BIT_LAPIC,
@@ -181,7 +207,11 @@ struct mshv_get_set_vp_state {
 #define MSHV_GET_VP_STATE _IOWR(MSHV_IOCTL, 0x01, struct mshv_get_set_vp_state) /* 0xC010B801 */
 #define MSHV_SET_VP_STATE _IOWR(MSHV_IOCTL, 0x02, struct mshv_get_set_vp_state) /* 0xC010B802 */
 
-#endif /* _UAPI_LINUX_MSHV_H */
+#endif /* no <linux/mshv.h> */
+
+/* The CREATE_PARTITION flags Linux 6.15 accepts (0x7), whatever later
+ * kernels' MSHV_PT_FLAGS_MASK says. */
+#define MSHV_EMU_PT_FLAGS_MASK_6_15 ((1 << (MSHV_PT_BIT_GPA_SUPER_PAGES + 1)) - 1)
 
 /*
  * CREATE_PARTITION flag bits beyond 6.15's LAPIC, X2APIC, GPA_SUPER_PAGES
@@ -217,7 +247,9 @@ struct mshv_emu_partition_property {
 	__u64 property_code;
 	__u64 property_value;
 };
+#ifndef MSHV_GET_HOST_PARTITION_PROPERTY
 #define MSHV_GET_HOST_PARTITION_PROPERTY _IOWR(MSHV_IOCTL, 0x01, struct mshv_emu_partition_property)
+#endif
 
 /*
  * CREATE_PARTITION of the earlier series, whose structures carried
@@ -352,11 +384,21 @@ struct mshv_emu_hv_get_property_ex_in { /* GET_PARTITION_PROPERTY_EX, 24 bytes *
  * Capability ids for CHECK_EXTENSION (drivers/hv/mshv_vtl_main.c;
  * LOWER_VTL_TIMER_VIRT from Microsoft's OHCL kernel tree).
  */
-#define MSHV_CAP_CORE_API_STABLE      0x0
-#define MSHV_CAP_REGISTER_PAGE	      0x1
-#define MSHV_CAP_VTL_RETURN_ACTION    0x2
-#define MSHV_CAP_DR6_SHARED	      0x3
+#ifndef MSHV_CAP_CORE_API_STABLE
+#define MSHV_CAP_CORE_API_STABLE 0x0
+#endif
+#ifndef MSHV_CAP_REGISTER_PAGE
+#define MSHV_CAP_REGISTER_PAGE 0x1
+#endif
+#ifndef MSHV_CAP_VTL_RETURN_ACTION
+#define MSHV_CAP_VTL_RETURN_ACTION 0x2
+#endif
+#ifndef MSHV_CAP_DR6_SHARED
+#define MSHV_CAP_DR6_SHARED 0x3
+#endif
+#ifndef MSHV_CAP_LOWER_VTL_TIMER_VIRT
 #define MSHV_CAP_LOWER_VTL_TIMER_VIRT 0x4
+#endif
 
 /* X(name, id): the capability list, for tools that print names. */
 #define MSHV_EMU_CAPABILITIES(X)                         \
@@ -420,4 +462,4 @@ struct mshv_emu_hv_get_property_ex_in { /* GET_PARTITION_PROPERTY_EX, 24 bytes *
 	X(NEGOTIATED, "negotiated") \
 	X(NONE, "none")
 
-#endif /* _UAPI_LINUX_MSHV_EMU_H */
+#endif /* _MSHV_EMU_MSHV_EMU_H */
