@@ -1,6 +1,8 @@
 # The two quick-start commands (README):
-#   make run    set up, build, start mshv-emu on its embedded default policy
-#               and print mshv-probe's report of it; Ctrl-C stops it.
+#   make run    install what building and running need (.ci/packages-run),
+#               build the minimal preset (no tests or benchmarks), start
+#               mshv-emu on its embedded default policy and print
+#               mshv-probe's report of it; Ctrl-C stops it.
 #   make check  set up, build (release, so -O2-only warnings fail too), and
 #               run every test: unit and live, plain and under ASan+UBSan,
 #               the stress driver and the live suites under ThreadSanitizer,
@@ -9,7 +11,8 @@
 # CMake does the building; this file only strings the steps together.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
-PACKAGES := $(shell sed -e 's/\#.*//' .ci/packages)
+PACKAGES_RUN := $(shell sed -e 's/\#.*//' .ci/packages-run)
+PACKAGES := $(PACKAGES_RUN) $(shell sed -e 's/\#.*//' .ci/packages)
 VM_TIMEOUT ?= 900
 # `make test-vm VM_USER=nobody` runs the VM's live suite with every daemon
 # under --user (the FUSE one does in every run: ctest's live-fuse-user).
@@ -22,28 +25,43 @@ TSAN_REPEAT ?= 1
 # Seconds each fuzz target runs in `make fuzz-smoke`.
 FUZZ_SECONDS ?= 10
 
-.PHONY: setup build run check test test-asan test-tsan test-vm bench bench-smoke fuzz-smoke clean
+.PHONY: setup setup-run build build-run run check test test-asan test-tsan test-vm bench bench-smoke fuzz-smoke clean
 
-# Install what is missing from .ci/packages (Debian 12, as root).
-setup:
-	@missing=$$(for p in $(PACKAGES); do \
+# Install what is missing (Debian 12, as root): setup-run, what building
+# and running need (.ci/packages-run); setup, that and what the tests, the
+# VM, the benchmarks and the fuzzers need (.ci/packages).
+define install_missing
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; \
 	done); \
 	if [ -n "$$missing" ]; then \
-		echo "setup: installing" $$missing; \
+		echo "$@: installing" $$missing; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
 
+setup-run:
+	$(call install_missing,$(PACKAGES_RUN))
+
+setup:
+	$(call install_missing,$(PACKAGES))
+
+# The release build, with the tests and benchmarks (build/).
 build: setup
 	cmake --preset release >/dev/null
 	cmake --build --preset release
 
-run: build
+# The programs alone (build-minimal/, docs/install.md).
+build-run: setup-run
+	cmake --preset minimal >/dev/null
+	cmake --build --preset minimal
+
+run: build-run
 	@tmp=$$(mktemp -d); trap 'kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; rm -rf "$$tmp"' EXIT; \
 	mkfifo "$$tmp/ready"; \
-	./build/bin/mshv-emu --ready-fd 3 3>"$$tmp/ready" & pid=$$!; \
+	./build-minimal/bin/mshv-emu --ready-fd 3 3>"$$tmp/ready" & pid=$$!; \
 	if ! read -r -t 10 word node <"$$tmp/ready"; then echo "run: mshv-emu did not become ready in 10 s" >&2; exit 1; fi; \
-	./build/bin/mshv-probe --device "$$node"; \
+	./build-minimal/bin/mshv-probe --device "$$node"; \
 	echo; echo "run: $$node is served by mshv-emu (pid $$pid); Ctrl-C stops it"; \
 	wait $$pid
 
@@ -105,4 +123,4 @@ check: build test test-asan test-tsan test-vm bench-smoke fuzz-smoke
 	@echo "check: release build, unit, live (fuse), stress, ASan+UBSan, ThreadSanitizer, the CUSE VM run, the benchmark and fuzz smoke runs all passed"
 
 clean:
-	rm -rf build build-debug build-asan build-tsan build-fuzz
+	rm -rf build build-debug build-asan build-tsan build-fuzz build-minimal
