@@ -94,14 +94,15 @@ test-vm: build test
 		--env MSHV_EMU_POLICIES=/policies $(if $(VM_USER),--env MSHV_EMU_USER=$(VM_USER)) \
 		-- /bin/sh -c '/bin/test-live --jobs 1 && /bin/transports.sh'
 
-# The benchmark suite (docs/benchmarks.md): results, plot and tables in build/bench.
+# The benchmark suite (docs/benchmarks.md): results, plot and tables in
+# results/bench, a directory of their own (build/ is CMake's).
 bench: build
-	bench/run.py --build build --out build/bench
+	bench/run.py --build build --out results/bench
 
 # Seconds long, every step once with small counts, no VM: keeps the suite
 # building and working in CI.  It asserts no timing.
 bench-smoke: build
-	bench/run.py --build build --out build/bench-smoke --quick
+	bench/run.py --build build --out results/bench-smoke --quick
 
 # Each libFuzzer target (tests/fuzz, docs/fuzzing.md) for FUZZ_SECONDS on
 # its corpus: a crash, a sanitizer report, a leak or a broken promise fails.

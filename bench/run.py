@@ -4,6 +4,9 @@
     bench/run.py [--build DIR] [--out DIR] [--quick] [--no-vm]
     bench/run.py --report OUT/results.jsonl [--out DIR]   # tables and plot only
 
+DIR for --build defaults to build, OUT to results/bench (results/bench-smoke
+with --quick) in the source tree, beside and not in CMake's build tree.
+
 Runs, on this machine, in one go (docs/benchmarks.md explains each):
   1. in-process dispatch through the core            (build/bin/bench-dispatch)
   2. end to end through the kernel, 1/2/4/8 client threads, over the FUSE
@@ -678,7 +681,9 @@ def main():
     parser.add_argument("--report", metavar="RESULTS",
                         help="measure nothing: rewrite the summary and plot from a results.jsonl")
     args = parser.parse_args()
-    args.out = args.out or os.path.join(args.build, "bench")
+    # Results have a directory of their own, not CMake's build tree.
+    args.out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                        "results", "bench-smoke" if args.quick else "bench")
     if args.report:
         with open(args.report) as f:
             results = [json.loads(line) for line in f if line.strip()]
