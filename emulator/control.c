@@ -10,8 +10,8 @@
  * Protocol: one request per connection.  The client sends its arguments one
  * per line and an empty line; the daemon answers "ok" or "error" on the
  * first line, then the text to show, and closes.  Output is rendered here,
- * as a table or (with --json first) one JSON object, so the client stays a
- * dozen lines of socket code.  Malformed requests get an error reply; the
+ * as a table or (with --json first) one JSON object, errors included
+ * ({"error": MESSAGE}), so the client knows the commands' syntax only.  Malformed requests get an error reply; the
  * daemon keeps serving.  It never runs on the ioctl path.
  */
 #include <errno.h>
@@ -227,7 +227,7 @@ static int cmd_stats(struct daemon *d, bool json, FILE *out)
 	return 0;
 }
 
-static int cmd_inject(struct daemon *d, const char *text, FILE *out)
+static int cmd_inject(struct daemon *d, bool json, const char *text, FILE *out)
 {
 	struct diag_list diags = {0};
 	struct fault_rule *rule = NULL;
@@ -242,22 +242,37 @@ static int cmd_inject(struct daemon *d, const char *text, FILE *out)
 	diag_free(&diags);
 	char name[POLICY_NAME_MAX];
 	snprintf(name, sizeof(name), "%s", rule->name);
-	if (core_inject(&d->core, rule) != 0) {
+	int err = core_inject(&d->core, rule);
+	if (err == -EEXIST)
 		fprintf(out,
-			"%d rules are armed already, the most there may be; disable the ones "
-			"you no longer need (fault disable RULE)\n",
+			"a rule named %s is already injected or in the policy, and a name "
+			"must say which rule `mshvctl fault enable|disable` switches: give "
+			"this one another name (`mshvctl stats` lists the names taken)\n",
+			name);
+	else if (err)
+		fprintf(out,
+			"%d rules are armed already, the most there may be; injected rules "
+			"stay until mshv-emu restarts: switch off the ones you no longer need "
+			"(mshvctl fault disable RULE), or restart it\n",
 			CORE_MAX_INJECTED);
+	if (err) {
 		fault_rule_free(rule);
 		free(rule);
 		return 1;
 	}
 	free(rule);
-	fprintf(out, "armed %s\n", name);
+	if (json) {
+		fputs("{\"armed\":", out);
+		json_string(out, name, SIZE_MAX);
+		fputs("}\n", out);
+	} else {
+		fprintf(out, "armed %s\n", name);
+	}
 	emu_log("control: injected fault rule %s", name);
 	return 0;
 }
 
-static int cmd_trace(struct daemon *d, char **args, int count, FILE *out)
+static int cmd_trace(struct daemon *d, bool json, char **args, int count, FILE *out)
 {
 	if (count == 2 && !strcmp(args[1], "start")) {
 		fprintf(out, "trace start needs a FILE\n");
@@ -273,12 +288,30 @@ static int cmd_trace(struct daemon *d, char **args, int count, FILE *out)
 		}
 		core_trace_start(&d->core, trace);
 		emu_log("control: transcript to %s", args[2]);
-		fprintf(out, "tracing to %s\n", args[2]);
+		if (json) {
+			fputs("{\"trace\":", out);
+			json_string(out, args[2], SIZE_MAX);
+			fputs("}\n", out);
+		} else {
+			fprintf(out, "tracing to %s\n", args[2]);
+		}
 		return 0;
 	}
 	if (count == 2 && !strcmp(args[1], "stop")) {
 		struct trace_counts lost;
-		if (!core_trace_stop(&d->core, &lost)) {
+		bool ran = core_trace_stop(&d->core, &lost);
+		if (json) {
+			const char *name = lost.write_errno ? errname_of(lost.write_errno) : NULL;
+			fprintf(out,
+				"{\"trace\":null,\"stopped\":%s,\"trace_dropped\":%llu,"
+				"\"trace_unwritten\":%llu,\"trace_write_error\":",
+				ran ? "true" : "false", (unsigned long long)lost.dropped,
+				(unsigned long long)lost.unwritten);
+			json_string(out, lost.write_errno && !name ? "?" : name, SIZE_MAX);
+			fputs("}\n", out);
+			return 0;
+		}
+		if (!ran) {
 			fprintf(out, "no transcript is running\n");
 			return 0;
 		}
@@ -291,13 +324,61 @@ static int cmd_trace(struct daemon *d, char **args, int count, FILE *out)
 	return 1;
 }
 
-static int run_command(struct daemon *d, char **args, int count, FILE *out)
+/* reload [FILE]: daemon_reload's report, and under --json what serves now. */
+static int cmd_reload(struct daemon *d, bool json, const char *file, FILE *out)
 {
-	bool json = count > 0 && !strcmp(args[0], "--json");
-	if (json) {
-		args++;
-		count--;
+	if (!json)
+		return daemon_reload(d, file, out);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *report = open_memstream(&text, &size);
+	if (!report) {
+		fprintf(out, "out of memory\n");
+		return 1;
 	}
+	int rc = daemon_reload(d, file, report);
+	fclose(report);
+	if (rc) {
+		fputs(text, out);
+	} else {
+		struct core_identity id;
+		core_identity(&d->core, &id);
+		fputs("{\"policy\":", out);
+		json_string(out, id.source, SIZE_MAX);
+		fprintf(out, ",\"generation\":%llu,\"digest\":\"%s\",\"message\":",
+			(unsigned long long)id.generation, id.digest);
+		size_t len = strlen(text);
+		while (len && text[len - 1] == '\n')
+			len--;
+		json_string(out, text, len);
+		fputs("}\n", out);
+	}
+	free(text);
+	return rc;
+}
+
+static int cmd_fault(struct daemon *d, bool json, const char *verb, const char *name, FILE *out)
+{
+	bool enable = !strcmp(verb, "enable");
+	if (!core_fault_enable(&d->core, name, enable)) {
+		fprintf(out, "no fault rule named %s; `mshvctl stats` lists them\n", name);
+		return 1;
+	}
+	emu_log("control: fault rule %s %sd", name, verb);
+	if (json) {
+		fputs("{\"rule\":", out);
+		json_string(out, name, SIZE_MAX);
+		fprintf(out, ",\"enabled\":%s}\n", enable ? "true" : "false");
+	} else {
+		fprintf(out, "%s %sd\n", name, verb);
+	}
+	return 0;
+}
+
+/* One command, its output (a table or text, or under JSON one object) to
+ * OUT; an error's message, as text, to OUT too. */
+static int dispatch(struct daemon *d, bool json, char **args, int count, FILE *out)
+{
 	if (count == 0) {
 		fprintf(out,
 			"no command; try status, stats, reload, fault, inject, release, trace\n");
@@ -324,34 +405,60 @@ static int run_command(struct daemon *d, char **args, int count, FILE *out)
 	if (!strcmp(cmd, "stats") && count == 1)
 		return cmd_stats(d, json, out);
 	if (!strcmp(cmd, "reload") && count <= 2)
-		return daemon_reload(d, count == 2 ? args[1] : NULL, out);
+		return cmd_reload(d, json, count == 2 ? args[1] : NULL, out);
 	if (!strcmp(cmd, "fault") && count == 3 &&
-	    (!strcmp(args[1], "enable") || !strcmp(args[1], "disable"))) {
-		bool enable = !strcmp(args[1], "enable");
-		if (!core_fault_enable(&d->core, args[2], enable)) {
-			fprintf(out, "no fault rule named %s; `mshvctl stats` lists them\n",
-				args[2]);
-			return 1;
-		}
-		emu_log("control: fault rule %s %sd", args[2], args[1]);
-		fprintf(out, "%s %sd\n", args[2], args[1]);
-		return 0;
-	}
+	    (!strcmp(args[1], "enable") || !strcmp(args[1], "disable")))
+		return cmd_fault(d, json, args[1], args[2], out);
 	if (!strcmp(cmd, "inject") && count == 2)
-		return cmd_inject(d, args[1], out);
+		return cmd_inject(d, json, args[1], out);
 	if (!strcmp(cmd, "release") && count == 1) {
 		unsigned released = d->release_held();
 		emu_log("control: released %u hung calls", released);
-		fprintf(out, "released %u hung calls\n", released);
+		if (json)
+			fprintf(out, "{\"released\":%u}\n", released);
+		else
+			fprintf(out, "released %u hung calls\n", released);
 		return 0;
 	}
 	if (!strcmp(cmd, "trace"))
-		return cmd_trace(d, args, count, out);
+		return cmd_trace(d, json, args, count, out);
 	fprintf(out,
 		"unknown or malformed command `%s`; try status, stats, reload [FILE], fault "
 		"enable|disable RULE, inject RULE, release, trace start FILE|stop\n",
 		cmd);
 	return 1;
+}
+
+/*
+ * A request: its arguments, "--json" first for JSON.  Under JSON the reply
+ * is one object whatever happened: the command's, or {"error": MESSAGE}
+ * with the message an error would print as text.
+ */
+static int run_command(struct daemon *d, char **args, int count, FILE *out)
+{
+	bool json = count > 0 && !strcmp(args[0], "--json");
+	if (!json)
+		return dispatch(d, false, args, count, out);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *reply = open_memstream(&text, &size);
+	if (!reply) {
+		fputs("{\"error\":\"out of memory\"}\n", out);
+		return 1;
+	}
+	int rc = dispatch(d, true, args + 1, count - 1, reply);
+	fclose(reply);
+	if (rc == 0) {
+		fwrite(text, 1, size, out);
+	} else {
+		while (size && text[size - 1] == '\n')
+			size--;
+		fputs("{\"error\":", out);
+		json_string(out, text, size);
+		fputs("}\n", out);
+	}
+	free(text);
+	return rc;
 }
 
 /* ---- connections ---- */

@@ -204,6 +204,19 @@ int core_inject(struct emu_core *core, struct fault_rule *rule)
 	pthread_mutex_lock(&core->publish_lock);
 	struct fault_set *old = core->injected;
 	unsigned count = (old ? old->count : 0) + 1;
+	/* One rule per name: `fault enable|disable NAME` must say which. */
+	bool taken = false;
+	for (unsigned i = 0; old && i < old->count; i++)
+		taken |= !strcmp(old->rules[i].name, rule->name);
+	emu_rcu_read_lock();
+	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
+	for (unsigned i = 0; snap && i < snap->fault_count; i++)
+		taken |= !strcmp(snap->faults[i].name, rule->name);
+	emu_rcu_read_unlock();
+	if (taken) {
+		pthread_mutex_unlock(&core->publish_lock);
+		return -EEXIST;
+	}
 	if (count > CORE_MAX_INJECTED) {
 		pthread_mutex_unlock(&core->publish_lock);
 		return -ENOSPC;

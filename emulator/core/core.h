@@ -224,8 +224,9 @@ bool core_trace_stop(struct emu_core *core, struct trace_counts *final);
 bool core_fault_enable(struct emu_core *core, const char *name, bool enabled);
 
 /* core_inject - arm RULE (its contents pass to the core) ahead of the
- * policy's rules.  Returns 0, or -ENOSPC when CORE_MAX_INJECTED are armed
- * (RULE is then untouched). */
+ * policy's rules.  Returns 0, -EEXIST when an injected rule or one of the
+ * serving policy's has its name, or -ENOSPC when CORE_MAX_INJECTED are
+ * armed (RULE is then untouched). */
 int core_inject(struct emu_core *core, struct fault_rule *rule);
 
 /* What is serving now, for start lines and reload logs. */

@@ -2,9 +2,12 @@
  * mshvctl - control a running mshv-emu over its Unix socket.
  *
  * It sends its arguments, one per line and an empty line, and prints the
- * daemon's answer: the daemon renders tables and JSON (control.c), so this
- * client knows no command.  Exit status: 0 when the daemon said ok, 1 when it
- * said error or could not be reached, 2 for a usage error.
+ * daemon's answer: the daemon renders tables and JSON (control.c).  This
+ * client knows the commands' syntax only, to refuse a malformed one before
+ * it connects.  Options go anywhere (cli.h: whole names only, --opt=value,
+ * `--` ends them).  Exit status: 0 when the daemon said ok, 1 when it said
+ * error or could not be reached, 2 for a usage error.  With --json, stdout
+ * gets one JSON object whatever happens: the daemon's, or {"error": ...}.
  *
  * The FILE of `reload FILE` and `trace start FILE` is sent as an absolute
  * path: the daemon runs in a directory of its own, not the caller's.
@@ -23,6 +26,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 #define DEFAULT_SOCKET "/run/mshv-emu.sock"
 
 static const char usage_text[] =
@@ -35,10 +40,64 @@ static const char usage_text[] =
 	"  fault enable|disable RULE  switch a fault rule on or off\n"
 	"  inject RULE                arm a fault rule given as YAML (once, unless it says when)\n"
 	"  release                    let every hung call complete\n"
-	"  trace start FILE | stop    start or stop the JSON Lines transcript\n"
-	"The socket is mshv-emu's --control (default " DEFAULT_SOCKET ").  A relative FILE\n"
-	"is sent as an absolute path, from the current directory.  mshvctl talks only\n"
-	"to a server that runs as root or as you, and says so otherwise.\n";
+	"  trace start FILE | stop    start or stop the JSON Lines transcript\n";
+
+static const char help_text[] =
+	"options (anywhere; --opt=value or --opt value; -- ends them):\n"
+	"  --socket PATH              mshv-emu's --control (default " DEFAULT_SOCKET ")\n"
+	"  --json                     one JSON object on stdout, {\"error\": ...} on failure\n"
+	"  -h, --help                 this help\n"
+	"  --version                  the version\n"
+	"A relative FILE is sent as an absolute path, from the current directory.\n"
+	"mshvctl talks only to a server that runs as root or as you, and says so\n"
+	"otherwise.  Exit status: 0 ok, 1 error (the daemon's, or none answered),\n"
+	"2 usage error (nothing is sent).\n";
+
+/* The commands, and the arguments each takes. */
+static const struct command {
+	const char *name;
+	int min, max;	    /* arguments after the name */
+	const char *syntax; /* for a usage error */
+} commands[] = {
+	{"status", 0, 0, "status"},
+	{"stats", 0, 0, "stats"},
+	{"reload", 0, 1, "reload [FILE]"},
+	{"fault", 2, 2, "fault enable|disable RULE"},
+	{"inject", 1, 1, "inject RULE"},
+	{"release", 0, 0, "release"},
+	{"trace", 1, 2, "trace start FILE | trace stop"},
+};
+
+/* 0 when ARGS (COUNT of them, the command first) is a command mshv-emu
+ * takes, or 2 having said why. */
+static int command_check(struct cli *cli, char **args, int count)
+{
+	if (count == 0)
+		return cli_usage_error(cli, "no COMMAND given");
+	const struct command *c = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		if (!strcmp(args[0], commands[i].name))
+			c = &commands[i];
+	if (!c)
+		return cli_usage_error(cli, "unknown command `%s`; the commands are below",
+				       args[0]);
+	int n = count - 1;
+	bool ok = n >= c->min && n <= c->max;
+	if (ok && !strcmp(c->name, "fault"))
+		ok = !strcmp(args[1], "enable") || !strcmp(args[1], "disable");
+	if (ok && !strcmp(c->name, "trace"))
+		ok = (n == 2 && !strcmp(args[1], "start")) || (n == 1 && !strcmp(args[1], "stop"));
+	if (!ok && n > c->max)
+		return cli_usage_error(cli, "`%s`: unexpected argument `%s` (expected `%s`)",
+				       c->name, args[c->max + 1], c->syntax);
+	if (!ok)
+		return cli_usage_error(cli, "`%s`: expected `%s`", c->name, c->syntax);
+	for (int i = 0; i < count; i++)
+		if (strchr(args[i], '\n') || !*args[i])
+			return cli_usage_error(cli, "%s: argument %d is empty or holds a newline",
+					       c->name, i);
+	return 0;
+}
 
 /* FILE from the current directory, without a leading "./"; malloc'd, or
  * NULL with errno set. */
@@ -59,108 +118,143 @@ static char *absolute(const char *file)
 	return path;
 }
 
-/* The index of the FILE argument of ARGV's command (reload FILE, trace
- * start FILE), or 0 when it takes none. */
-static int file_argument(int argc, char **argv, int first)
+/* The index in ARGS of the FILE of reload FILE and trace start FILE, or -1. */
+static int file_argument(char **args, int count)
 {
-	int cmd = first < argc && !strcmp(argv[first], "--json") ? first + 1 : first;
-	int count = argc - cmd;
-	if (count == 2 && !strcmp(argv[cmd], "reload"))
-		return cmd + 1;
-	if (count == 3 && !strcmp(argv[cmd], "trace") && !strcmp(argv[cmd + 1], "start"))
-		return cmd + 2;
-	return 0;
+	if (count == 2 && !strcmp(args[0], "reload"))
+		return 1;
+	if (count == 3 && !strcmp(args[0], "trace"))
+		return 2;
+	return -1;
 }
 
-int main(int argc, char **argv)
+/* Connected to PATH and trusted, or -1 having said why. */
+static int connect_trusted(struct cli *cli, const char *path)
 {
-	const char *path = DEFAULT_SOCKET;
-	int first = 1;
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (argc > 1 && !strcmp(argv[1], "--version")) {
-		printf("mshvctl %s\n", MSHV_EMU_VERSION);
-		return 0;
-	}
-	if (argc > 2 && !strcmp(argv[1], "--socket")) {
-		path = argv[2];
-		first = 3;
-	}
-	if (first >= argc) {
-		fputs(usage_text, stderr);
-		return 2;
-	}
-	for (int i = first; i < argc; i++) {
-		if (strchr(argv[i], '\n') || !*argv[i]) {
-			fprintf(stderr, "mshvctl: argument %d is empty or holds a newline\n", i);
-			return 2;
-		}
-	}
-	int file = file_argument(argc, argv, first);
-	if (file && !(argv[file] = absolute(argv[file]))) {
-		fprintf(stderr,
-			"mshvctl: cannot tell the current directory (%s); give FILE as an "
-			"absolute path\n",
-			strerror(errno));
-		return 1;
-	}
-	/* A daemon may answer (and close) before reading everything: keep going
-	 * and read its answer rather than die on SIGPIPE. */
-	signal(SIGPIPE, SIG_IGN);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "mshvctl: %s: path too long for a Unix socket\n", path);
-		return 2;
-	}
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		fprintf(stderr,
-			"mshvctl: connect %s: %s (is mshv-emu running with --control %s?)\n", path,
-			strerror(errno), path);
-		return 1;
+		cli_fail(cli, "connect %s: %s (is mshv-emu running with --control %s?)", path,
+			 strerror(errno), path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
 	/* Who listens: root, or the user we are.  Anyone else took the socket's
 	 * place (its directory let them): neither send nor believe anything. */
 	struct ucred server;
 	socklen_t len = sizeof(server);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &len) != 0) {
-		fprintf(stderr, "mshvctl: %s: cannot tell who is listening: %s\n", path,
-			strerror(errno));
-		return 1;
+		cli_fail(cli, "%s: cannot tell who is listening: %s", path, strerror(errno));
+		close(fd);
+		return -1;
 	}
 	if (server.uid != 0 && server.uid != geteuid()) {
-		fprintf(stderr,
-			"mshvctl: %s: its server runs as uid %u (pid %d), neither root nor you "
-			"(uid %u): not trusting it; someone may have replaced the socket, so "
-			"check its directory, then restart mshv-emu\n",
-			path, (unsigned)server.uid, (int)server.pid, (unsigned)geteuid());
-		return 1;
+		cli_fail(cli,
+			 "%s: its server runs as uid %u (pid %d), neither root nor you "
+			 "(uid %u): not trusting it; someone may have replaced the socket, so "
+			 "check its directory, then restart mshv-emu",
+			 path, (unsigned)server.uid, (int)server.pid, (unsigned)geteuid());
+		close(fd);
+		return -1;
 	}
-	FILE *conn = fdopen(fd, "r+");
-	if (!conn)
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli cli;
+	cli_init(&cli, "mshvctl", usage_text, argc, argv);
+	const char *path = DEFAULT_SOCKET;
+	int opt;
+	while ((opt = cli_getopt(&cli, argc, argv, "h", longopts)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			break; /* cli_init saw it */
+		case 'h':
+			printf("%s%s", usage_text, help_text);
+			return 0;
+		case 'V':
+			return cli_version(&cli);
+		default:
+			return cli_usage_error(&cli, NULL);
+		}
+	}
+	char **args = argv + optind;
+	int count = argc - optind;
+	int status = command_check(&cli, args, count);
+	if (status)
+		return status;
+	struct sockaddr_un addr;
+	if (!*path || strlen(path) >= sizeof(addr.sun_path))
+		return cli_usage_error(&cli, "--socket `%s`: %s", path,
+				       *path ? "too long for a Unix socket (at most 107 bytes)"
+					     : "empty");
+	int file = file_argument(args, count);
+	if (file >= 0 && !(args[file] = absolute(args[file])))
+		return cli_fail(&cli,
+				"cannot tell the current directory (%s); give FILE as an "
+				"absolute path",
+				strerror(errno));
+	/* A daemon may answer (and close) before reading everything: keep going
+	 * and read its answer rather than die on SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	int fd = connect_trusted(&cli, path);
+	if (fd < 0)
 		return 1;
-	for (int i = first; i < argc; i++)
-		fprintf(conn, "%s\n", argv[i]);
+	FILE *conn = fdopen(fd, "r+");
+	if (!conn) {
+		close(fd);
+		return cli_fail(&cli, "%s: %s", path, strerror(errno));
+	}
+	if (cli.json)
+		fputs("--json\n", conn);
+	for (int i = 0; i < count; i++)
+		fprintf(conn, "%s\n", args[i]);
 	fputc('\n', conn);
 	fflush(conn);
 	shutdown(fd, SHUT_WR);
 
-	char status[16] = "";
-	if (!fgets(status, sizeof(status), conn)) {
-		fprintf(stderr, "mshvctl: %s closed without answering\n", path);
-		return 1;
+	char line[16] = "";
+	if (!fgets(line, sizeof(line), conn)) {
+		fclose(conn);
+		return cli_fail(&cli, "%s closed without answering; see mshv-emu's log", path);
 	}
-	bool ok = !strcmp(status, "ok\n");
-	FILE *out = ok ? stdout : stderr;
+	bool ok = !strcmp(line, "ok\n");
+	char *reply = NULL;
+	size_t size = 0;
+	FILE *text = open_memstream(&reply, &size);
 	char buf[4096];
 	size_t got;
-	if (!ok)
-		fputs("mshvctl: ", stderr);
-	while ((got = fread(buf, 1, sizeof(buf), conn)) > 0)
-		fwrite(buf, 1, got, out);
+	while (text && (got = fread(buf, 1, sizeof(buf), conn)) > 0)
+		fwrite(buf, 1, got, text);
 	fclose(conn);
+	if (!text)
+		return cli_fail(&cli, "out of memory");
+	fclose(text);
+	if (ok) {
+		fwrite(reply, 1, size, stdout);
+	} else if (cli.json && reply[0] == '{') {
+		fwrite(reply, 1, size, stdout); /* the daemon's {"error": ...} */
+	} else {
+		/* Text: the daemon's, or a refusal before it read the request. */
+		while (size && reply[size - 1] == '\n')
+			reply[--size] = '\0';
+		cli_fail(&cli, "%s", reply);
+	}
+	free(reply);
+	if (fflush(stdout) == EOF)
+		return 1;
 	return ok ? 0 : 1;
 }

@@ -503,10 +503,139 @@ Test(faults, mshvctl_drives_a_running_daemon)
 		ctl(d, out, sizeof(out), (const char *[]){"reload", "/nonexistent.yaml", NULL}), 1);
 	cr_expect(strstr(out, "/nonexistent.yaml: error: open: No such file or directory"), "%s",
 		  out);
-	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"frobnicate", NULL}), 1);
-	cr_expect(strstr(out, "unknown or malformed command `frobnicate`"), "%s", out);
+	/* A usage error: mshvctl says so itself, and sends nothing. */
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"frobnicate", NULL}), 2);
+	cr_expect(strstr(out, "mshvctl: unknown command `frobnicate`") && strstr(out, "usage:"),
+		  "%s", out);
 	cr_expect_eq(do_ioctl(fd, CE_NEG, ARG_U32, 1), 1, "still serving after bad requests");
 	close(fd);
+}
+
+/* mshvctl --socket D's ARGS... with --json, stdout alone into OUT (stderr
+ * is the human's); its exit status. */
+static int ctl_json(const struct daemon *d, char *out, size_t size, const char *const args[])
+{
+	char socket[128];
+	const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--json"};
+	int argc = 2;
+	for (int i = 0; args[i] && argc < 13; i++)
+		argv[argc++] = args[i];
+	/* --socket last, in its --opt=value form: options go anywhere. */
+	char option[160];
+	control_of(d, d->pid, socket, sizeof(socket));
+	snprintf(option, sizeof(option), "--socket=%s", socket);
+	argv[argc++] = option;
+	argv[argc] = NULL;
+	int pipefd[2];
+	cr_assert_eq(pipe(pipefd), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		close(pipefd[0]);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t used = 0;
+	ssize_t got;
+	while (used + 1 < size && (got = read(pipefd[0], out + used, size - 1 - used)) > 0)
+		used += (size_t)got;
+	out[used] = '\0';
+	close(pipefd[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* OUT is one JSON object on one line (mshvctl --json's promise). */
+static bool one_object(const char *out)
+{
+	size_t len = strlen(out);
+	return len > 2 && out[0] == '{' && !strcmp(out + len - 2, "}\n") &&
+	       !memchr(out, '\n', len - 1);
+}
+
+/* --json on every command, errors included: one object on stdout, the
+ * command's or {"error": ...} with exit 1 (2 for a usage error). */
+Test(faults, mshvctl_json_answers_every_command)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD "faults:\n  rules:\n"
+			   "    - {name: eio, match: {ioctl: CHECK_EXTENSION, arg: 1},\n"
+			   "       action: {errno: EIO}}\n");
+	char policy[512], trace[128];
+	policy_path("backport.yaml", policy, sizeof(policy));
+	snprintf(trace, sizeof(trace), "%.*s/t.jsonl", (int)sizeof(d->dir) - 1, d->dir);
+	const char *rule = "{name: once, match: {ioctl: CHECK_EXTENSION, arg: 2}, "
+			   "action: {errno: EAGAIN}}";
+	const struct {
+		const char *args[4];
+		int status;
+		const char *want;
+	} cases[] = {
+		{{"status"}, 0, "\"generation\":1,"},
+		{{"stats"}, 0, "\"faults\":[{\"name\":\"eio\""},
+		{{"fault", "disable", "eio"}, 0, "{\"rule\":\"eio\",\"enabled\":false}"},
+		{{"fault", "enable", "eio"}, 0, "{\"rule\":\"eio\",\"enabled\":true}"},
+		{{"fault", "enable", "nope"}, 1, "{\"error\":\"no fault rule named nope;"},
+		{{"inject", rule}, 0, "{\"armed\":\"once\"}"},
+		{{"inject", rule}, 1, "{\"error\":\"a rule named once is already injected"},
+		{{"inject", "{name: x}"}, 1, "{\"error\":\"inject:1:1: error: needs `action:`"},
+		{{"release"}, 0, "{\"released\":0}"},
+		{{"trace", "start", trace}, 0, "{\"trace\":\""},
+		{{"trace", "stop"}, 0, "{\"trace\":null,\"stopped\":true,"},
+		{{"reload", policy}, 0, "\"generation\":2,"},
+		{{"reload", "/nonexistent.yaml"},
+		 1,
+		 "{\"error\":\"/nonexistent.yaml: error: open: No such file or "
+		 "directory\\u000arejected; still serving generation 2"},
+		{{"frobnicate"}, 2, "{\"error\":\"unknown command `frobnicate`"},
+		{{"status", "--bogus"}, 2, "{\"error\":\"unknown option `--bogus`"},
+	};
+	char out[8192];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		int status = ctl_json(d, out, sizeof(out), cases[i].args);
+		cr_expect_eq(status, cases[i].status, "%s: exit %d: %s", cases[i].args[0], status,
+			     out);
+		cr_expect(one_object(out), "%s %s: not one JSON object: %s", cases[i].args[0],
+			  cases[i].args[1] ? cases[i].args[1] : "", out);
+		cr_expect(strstr(out, cases[i].want), "%s: want %s in %s", cases[i].args[0],
+			  cases[i].want, out);
+	}
+	unlink(trace);
+}
+
+/* A second rule of a name taken (injected, or the policy's) is refused:
+ * `fault enable|disable NAME` could not say which one it means. */
+Test(faults, mshvctl_refuses_a_rule_name_taken)
+{
+	struct daemon *d = &daemon_under_test;
+	start_with(d, HEAD "faults:\n  rules:\n"
+			   "    - {name: eio, match: {ioctl: CHECK_EXTENSION, arg: 1},\n"
+			   "       action: {errno: EIO}}\n");
+	const char *rule = "{name: twice, match: {ioctl: CHECK_EXTENSION, arg: 2}, "
+			   "action: {errno: EAGAIN}}";
+	char out[4096];
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"inject", rule, NULL}), 0, "%s",
+		     out);
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"inject", rule, NULL}), 1);
+	cr_expect(strstr(out, "mshvctl: a rule named twice is already injected or in the policy") &&
+			  strstr(out, "give this one another name"),
+		  "%s", out);
+	cr_expect_eq(ctl(d, out, sizeof(out),
+			 (const char *[]){"inject",
+					  "{name: eio, match: {ioctl: CHECK_EXTENSION}, "
+					  "action: {errno: EIO}}",
+					  NULL}),
+		     1);
+	cr_expect(strstr(out, "a rule named eio is already"), "%s", out);
+	/* One rule named twice is armed, once. */
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"stats", NULL}), 0);
+	const char *first = strstr(out, "twice");
+	cr_expect(first && !strstr(first + 1, "twice"), "%s", out);
 }
 
 /* The socket's mode (0600) keeps other users out already: let them reach

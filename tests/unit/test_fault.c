@@ -266,6 +266,17 @@ Test(fault_runtime, disable_enable_and_inject, .fini = stop_serving)
 	cr_assert_not_null(rule);
 	cr_assert_eq(core_inject(&core, rule), 0);
 	free(rule);
+	/* A name taken, by an injected rule or the policy's, is refused. */
+	const char *const taken[] = {
+		"{name: once-eagain, match: {ioctl: CHECK_EXTENSION}, action: {errno: EIO}}",
+		"{name: eio, match: {ioctl: CHECK_EXTENSION}, action: {errno: EIO}}"};
+	for (size_t i = 0; i < 2; i++) {
+		rule = policy_parse_fault(core.current, "inject", taken[i], &diags);
+		cr_assert_not_null(rule);
+		cr_expect_eq(core_inject(&core, rule), -EEXIST, "%s", taken[i]);
+		fault_rule_free(rule);
+		free(rule);
+	}
 	cr_expect_eq(ioctl_u32(&session, CE_NEG, 2, NULL), -EAGAIN);
 	cr_expect_eq(ioctl_u32(&session, CE_NEG, 2, NULL), 2, "an injected rule fires once");
 	cr_expect(core_fault_enable(&core, "eio", true));

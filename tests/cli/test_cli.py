@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The tools' command lines, without a daemon or a device: what a script
+sees for --help, --version, usage errors (exit 2, the usage on stderr,
+nothing sent) and --json errors (one object on stdout).
+
+Binaries come from the environment: MSHV_EMU_CTL, MSHV_EMU_PROBE,
+MSHV_EMU_RUN.  Each check runs with a deadline."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+FAILURES = []
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, **kw)
+
+
+def check(what, cond, proc=None):
+    if cond:
+        return
+    detail = ""
+    if proc is not None:
+        detail = f"\n  exit {proc.returncode}\n  stdout: {proc.stdout!r}\n  stderr: {proc.stderr!r}"
+    FAILURES.append(f"{what}{detail}")
+
+
+def one_object(text):
+    """The one JSON object TEXT holds, on one line, or None."""
+    if not text.endswith("\n") or text.count("\n") != 1:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def usage_error(tool, argv, says, json_too=True):
+    """ARGV is a usage error: exit 2, SAYS and the usage on stderr, nothing on
+    stdout; with --json, also one {"error": ...} object on stdout."""
+    proc = run([tool] + argv)
+    check(f"{argv}: exit 2, `{says}` and the usage on stderr",
+          proc.returncode == 2 and says in proc.stderr and "usage:" in proc.stderr
+          and proc.stdout == "", proc)
+    if not json_too:
+        return
+    proc = run([tool, "--json"] + argv)
+    obj = one_object(proc.stdout)
+    check(f"{argv} --json: exit 2, one {{\"error\"}} object holding `{says}`",
+          proc.returncode == 2 and obj is not None and list(obj) == ["error"]
+          and says in obj["error"] and "usage:" in proc.stderr, proc)
+
+
+def help_and_version(tool, name):
+    for flag in ("-h", "--help"):
+        proc = run([tool, flag])
+        check(f"{name} {flag}: exit 0, usage on stdout",
+              proc.returncode == 0 and "usage:" in proc.stdout and proc.stderr == "", proc)
+    proc = run([tool, "--version"])
+    words = proc.stdout.split()
+    check(f"{name} --version: `{name} VERSION` on stdout",
+          proc.returncode == 0 and len(words) == 2 and words[0] == name
+          and words[1][0].isdigit() and proc.stdout.endswith("\n"), proc)
+
+
+def test_mshvctl(ctl):
+    help_and_version(ctl, "mshvctl")
+    # A socket nobody listens on: anything sent would fail with exit 1, so
+    # exit 2 shows that a usage error was caught before connecting.
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "none.sock")
+        s = ["--socket", sock]
+        usage_error(ctl, s + ["frobnicate"], "unknown command `frobnicate`")
+        usage_error(ctl, s, "no COMMAND given")
+        usage_error(ctl, s + ["status", "extra"], "unexpected argument `extra`")
+        usage_error(ctl, s + ["fault", "on", "x"], "expected `fault enable|disable RULE`")
+        usage_error(ctl, s + ["trace", "start"], "expected `trace start FILE | trace stop`")
+        usage_error(ctl, s + ["inject"], "expected `inject RULE`")
+        usage_error(ctl, s + ["inject", ""], "empty or holds a newline")
+        usage_error(ctl, s + ["--bogus", "status"], "unknown option `--bogus`")
+        # A prefix of an option is not that option.
+        usage_error(ctl, ["--sock", sock, "status"], "unknown option `--sock`")
+        usage_error(ctl, ["--vers"], "unknown option `--vers`")
+        usage_error(ctl, ["status", "--socket"], "--socket needs a value")
+        usage_error(ctl, s + ["--json=yes", "status"], "--json takes no value")
+        usage_error(ctl, ["--socket", "x" * 200, "status"], "too long for a Unix socket")
+        # `--` ends the options: what follows is the command's.
+        usage_error(ctl, s + ["--", "status", "--json"], "unexpected argument `--json`",
+                    json_too=False)
+        # Options anywhere, --opt=value or --opt value: these reach connect.
+        for argv in (["status", "--socket", sock], ["status", f"--socket={sock}"],
+                     ["--socket", sock, "status"], ["--json", "status", "--socket", sock]):
+            proc = run([ctl] + argv)
+            check(f"{argv}: exit 1 naming the socket",
+                  proc.returncode == 1 and f"connect {sock}" in proc.stderr, proc)
+        proc = run([ctl, "stats", "--json", f"--socket={sock}"])
+        obj = one_object(proc.stdout)
+        check("--json, no daemon: exit 1 and one {\"error\"} object",
+              proc.returncode == 1 and obj is not None and list(obj) == ["error"]
+              and f"connect {sock}" in obj["error"]
+              and "is mshv-emu running" in obj["error"], proc)
+
+
+def main():
+    tools = {"MSHV_EMU_CTL": test_mshvctl}
+    for env, test in tools.items():
+        path = os.environ.get(env)
+        if not path:
+            print(f"{env} is not set: give the path to the binary", file=sys.stderr)
+            return 1
+        test(path)
+    for failure in FAILURES:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    print(f"{len(FAILURES)} failure(s)")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
