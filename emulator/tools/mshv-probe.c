@@ -47,6 +47,9 @@
  * "errno_name":"ENAME" (the hypercall failed) | "status":0,"errno":N,
  * "errno_name":"ENAME" (the driver refused before the hypercall) |
  * "bank_count":N,"malformed":true.  64-bit values are hex strings.
+ * A failure is {"error":"MESSAGE"} instead (exit 1; 2 for a usage error):
+ * the device cannot be opened, or no mshv device answers at PATH (every
+ * ioctl the profile sent got ENOTTY).
  *
  * --emit-policy FILE writes what the device answered as a policy mshv-emu
  * can serve, for any profile.  --expect POLICY reads any policy (through
@@ -75,7 +78,15 @@
 
 #include <mshv-emu/mshv_emu.h>
 
+#include "cli.h"
 #include "probe_yaml.h"
+
+/* The command line (cli.h): usage errors and, under --json, errors as JSON. */
+static struct cli cli;
+
+/* Calls sent, and those the device answered other than ENOTTY (no such
+ * ioctl): when it answered none, nothing answers as an mshv device would. */
+static unsigned long sent_calls, answered_calls;
 
 /* A list long enough for any real sweep, short enough that a typo such as
  * 0-0xFFFFFFFF does not turn into four billion ioctls. */
@@ -426,6 +437,8 @@ static void usage_print(FILE *out, bool full)
 	      "  --json                    print one JSON object instead of the table\n"
 	      "  --emit-policy FILE        also write what the device answered as a policy\n"
 	      "                            mshv-emu can serve (any profile)\n"
+	      "  -h, --help                this help\n"
+	      "  --version                 the version\n"
 	      "  --expect POLICY           compare the device to POLICY (any policy mshv-emu\n"
 	      "                            reads): print each difference on a line, exit 1 if\n"
 	      "                            any; probe every version, capability id and\n"
@@ -441,9 +454,11 @@ static void usage_print(FILE *out, bool full)
 	      "MSHV_GET_HOST_PARTITION_PROPERTY on the device fd, and CREATE_PARTITION with\n"
 	      "each flag bit 0-5 alone, on a fresh fd each; root-6.19 and microsoft read\n"
 	      "every known host partition property through MSHV_ROOT_HVCALL.\n"
+	      "Options go anywhere, as --opt VALUE or --opt=VALUE, by their whole name.\n"
 	      "Exit status: 0 probed (refusals are results; with --expect: no difference),\n"
-	      "1 failure (with --expect: a difference, or a policy it cannot read), 2 usage\n"
-	      "error.\n",
+	      "1 failure (with --expect: a difference, or a policy it cannot read; and when\n"
+	      "no mshv device answers at PATH: every ioctl got ENOTTY), 2 usage error.\n"
+	      "With --json, a failure is one object on stdout too: {\"error\": \"...\"}.\n",
 	      out);
 }
 
@@ -1752,7 +1767,8 @@ static int policy_load(const char *path, struct expect_policy *policy)
 	return ret;
 }
 
-/* Returns 0 to probe, 1 when --help was printed, 2 on a usage error, -1
+/* Returns 0 to probe, 1 when --help or --version was printed, 2 on a usage
+ * error (said, with the usage, by cli.c), -1
  * when the --expect policy cannot be read (after saying why on stderr).
  * opts owns its lists and policy in every case. */
 static int options_parse(int argc, char **argv, struct probe_options *opts)
@@ -1778,8 +1794,7 @@ static int options_parse(int argc, char **argv, struct probe_options *opts)
 	int opt;
 
 	*opts = (struct probe_options){.device = "/dev/mshv", .profile = PROFILE_NEGOTIATED};
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+	while ((opt = cli_getopt(&cli, argc, argv, "h", long_options)) != -1) {
 		switch (opt) {
 		case 'd':
 			opts->device = optarg;
@@ -1809,7 +1824,7 @@ static int options_parse(int argc, char **argv, struct probe_options *opts)
 			usage_print(stdout, true);
 			return 1;
 		case 'V':
-			printf("mshv-probe %s\n", MSHV_EMU_VERSION);
+			cli_version(&cli);
 			return 1;
 		case 'p':
 			opts->profile_given = true;
@@ -1817,31 +1832,24 @@ static int options_parse(int argc, char **argv, struct probe_options *opts)
 				if (!strcmp(optarg, profile_names[opts->profile]))
 					break;
 			if (opts->profile == PROFILE_COUNT) {
-				fprintf(stderr,
-					"mshv-probe: --profile: unknown profile `%s` (known:",
-					optarg);
+				char known[256] = "";
 				for (int i = 0; i < PROFILE_COUNT; i++)
-					fprintf(stderr, " %s", profile_names[i]);
-				fputs(")\n", stderr);
-				goto usage;
+					snprintf(known + strlen(known),
+						 sizeof(known) - strlen(known), " %s",
+						 profile_names[i]);
+				return cli_usage_error(&cli,
+						       "--profile: unknown profile `%s` (known:%s)",
+						       optarg, known);
 			}
 			break;
-		case ':':
-			fprintf(stderr, "mshv-probe: %s: needs an argument\n", argv[optind - 1]);
-			goto usage;
 		default:
-			fprintf(stderr, "mshv-probe: unknown option `%s`\n", argv[optind - 1]);
-			goto usage;
+			return cli_usage_error(&cli, NULL);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "mshv-probe: unexpected argument `%s`\n", argv[optind]);
-		goto usage;
-	}
-	if (opts->expect_path && opts->json) {
-		fprintf(stderr, "mshv-probe: --expect prints differences, not JSON: drop --json\n");
-		goto usage;
-	}
+	if (optind < argc)
+		return cli_usage_error(&cli, "unexpected argument `%s`", argv[optind]);
+	if (opts->expect_path && opts->json)
+		return cli_usage_error(&cli, "--expect prints differences, not JSON: drop --json");
 	if (opts->expect_path) {
 		if (policy_load(opts->expect_path, &opts->expect) < 0)
 			return -1;
@@ -1867,53 +1875,46 @@ static int options_parse(int argc, char **argv, struct probe_options *opts)
 							 : op_default_cmd(profile, op);
 	if (rv_text &&
 	    number_parse(rv_text, rv_text + strlen(rv_text), &opts->cmd[OP_REQUEST_VERSION]) < 0) {
-		fprintf(stderr,
-			"mshv-probe: --request-version-cmd: bad number `%s` "
-			"(decimal or 0x-hex, at most 0xFFFFFFFF)\n",
-			rv_text);
-		goto usage;
+		return cli_usage_error(&cli,
+				       "--request-version-cmd: bad number `%s` "
+				       "(decimal or 0x-hex, at most 0xFFFFFFFF)",
+				       rv_text);
 	}
 	if (ce_text &&
 	    number_parse(ce_text, ce_text + strlen(ce_text), &opts->cmd[OP_CHECK_EXTENSION]) < 0) {
-		fprintf(stderr,
-			"mshv-probe: --check-extension-cmd: bad number `%s` "
-			"(decimal or 0x-hex, at most 0xFFFFFFFF)\n",
-			ce_text);
-		goto usage;
+		return cli_usage_error(&cli,
+				       "--check-extension-cmd: bad number `%s` "
+				       "(decimal or 0x-hex, at most 0xFFFFFFFF)",
+				       ce_text);
 	}
 	versions_text = versions_text ? versions_text : "0-3";
 	if (list_parse(versions_text, &opts->versions, why, sizeof(why)) < 0) {
-		fprintf(stderr, "mshv-probe: --versions `%s`: %s\n", versions_text, why);
-		goto usage;
+		return cli_usage_error(&cli, "--versions `%s`: %s", versions_text, why);
 	}
 	caps_text = caps_text ? caps_text : "0-7";
 	if (list_parse(caps_text, &opts->caps, why, sizeof(why)) < 0) {
-		fprintf(stderr, "mshv-probe: --caps `%s`: %s\n", caps_text, why);
-		goto usage;
+		return cli_usage_error(&cli, "--caps `%s`: %s", caps_text, why);
 	}
 	/* --expect: probe every version and id the policy names, too. */
 	for (size_t i = 0; i < opts->expect.version_count; i++) {
 		if (!list_add(&opts->versions, opts->expect.versions[i])) {
-			fprintf(stderr,
-				"mshv-probe: --versions with the versions %s lists: more than %d "
-				"entries; probe fewer\n",
+			return cli_usage_error(
+				&cli,
+				"--versions with the versions %s lists: more than %d "
+				"entries; probe fewer",
 				opts->expect_path, PROBE_LIST_MAX);
-			goto usage;
 		}
 	}
 	for (size_t i = 0; i < opts->expect.cap_count; i++) {
 		if (!list_add(&opts->caps, opts->expect.caps[i].id)) {
-			fprintf(stderr,
-				"mshv-probe: --caps with the ids %s lists: more than %d entries; "
-				"probe fewer\n",
+			return cli_usage_error(
+				&cli,
+				"--caps with the ids %s lists: more than %d entries; "
+				"probe fewer",
 				opts->expect_path, PROBE_LIST_MAX);
-			goto usage;
 		}
 	}
 	return 0;
-usage:
-	usage_print(stderr, false);
-	return 2;
 }
 
 static void probe_ioctl(int fd, __u32 cmd, void *arg, struct probe_answer *answer)
@@ -1921,6 +1922,9 @@ static void probe_ioctl(int fd, __u32 cmd, void *arg, struct probe_answer *answe
 	int ret = ioctl(fd, (unsigned long)cmd, arg);
 
 	*answer = (struct probe_answer){.value = ret < 0 ? 0 : ret, .err = ret < 0 ? errno : 0};
+	sent_calls++;
+	if (answer->err != ENOTTY)
+		answered_calls++;
 }
 
 /* The argument is a pointer to a __u32 for both REQUEST_VERSION and
@@ -2182,6 +2186,9 @@ static int property_read(int fd, __u32 cmd, struct property_answer *answer,
 	size_t kept;
 
 	answer->err = ioctl(fd, (unsigned long)cmd, &call) < 0 ? errno : 0;
+	sent_calls++;
+	if (answer->err != ENOTTY)
+		answered_calls++;
 	/* The driver writes the header back whatever the result. */
 	answer->status = call.status;
 	if (answer->status || answer->err)
@@ -3691,11 +3698,11 @@ static void report_free(struct probe_report *report)
 
 static void error_print(const struct probe_error *error)
 {
-	fprintf(stderr, "mshv-probe: %s%s%s\n", error->msg, error->err ? ": " : "",
-		error->err ? strerror(error->err) : "");
-	if (error->hint)
-		fprintf(stderr, "mshv-probe: is mshv-emu running? "
-				"for the FUSE front, pass --device DIR/NAME\n");
+	cli_fail(&cli, "%s%s%s%s", error->msg, error->err ? ": " : "",
+		 error->err ? strerror(error->err) : "",
+		 error->hint ? "; is mshv-emu running? for the FUSE front, pass --device "
+			       "DIR/NAME"
+			     : "");
 }
 
 int main(int argc, char **argv)
@@ -3703,6 +3710,7 @@ int main(int argc, char **argv)
 	struct probe_options opts;
 	struct probe_report report = {.opts = &opts};
 	struct probe_error error = {0};
+	cli_init(&cli, "mshv-probe", usage_text, argc, argv);
 	int status = options_parse(argc, argv, &opts);
 
 	if (status) {
@@ -3711,8 +3719,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	report.profile = &probe_profiles[opts.profile];
-	if (report_run(&report, &error) < 0 ||
-	    (opts.emit_path && policy_emit(&report, &error) < 0)) {
+	if (report_run(&report, &error) < 0) {
+		error_print(&error);
+		status = 1;
+		goto out;
+	}
+	/* /dev/null, a regular file, another driver's node: each ioctl is
+	 * refused as one the file does not have.  Nothing to report, or emit. */
+	if (sent_calls && !answered_calls) {
+		status = cli_fail(&cli,
+				  "no mshv device answers at %s: each of its ioctls of profile %s "
+				  "got ENOTTY (no such ioctl); pass --device with the mshv device, "
+				  "or the file mshv-emu serves (DIR/NAME under its --mountpoint); "
+				  "for a device of another generation, pass its --profile",
+				  opts.device, profile_names[opts.profile]);
+		goto out;
+	}
+	if (opts.emit_path && policy_emit(&report, &error) < 0) {
 		error_print(&error);
 		status = 1;
 		goto out;

@@ -104,8 +104,52 @@ def test_mshvctl(ctl):
               and "is mshv-emu running" in obj["error"], proc)
 
 
+def no_device(probe, path):
+    """PATH answers no mshv ioctl: exit 1 and say so, as text and as JSON."""
+    says = f"no mshv device answers at {path}"
+    proc = run([probe, "--device", path])
+    check(f"mshv-probe --device {path}: exit 1, `{says}` and what to do",
+          proc.returncode == 1 and says in proc.stderr and "--profile" in proc.stderr
+          and proc.stdout == "", proc)
+    proc = run([probe, f"--device={path}", "--json"])
+    obj = one_object(proc.stdout)
+    check(f"mshv-probe --device={path} --json: exit 1, one {{\"error\"}} object",
+          proc.returncode == 1 and obj is not None and list(obj) == ["error"]
+          and says in obj["error"], proc)
+
+
+def test_probe(probe):
+    help_and_version(probe, "mshv-probe")
+    # --version is itself, not a prefix of --versions; a prefix is no option.
+    proc = run([probe, "--version"])
+    check("mshv-probe --version is not --versions", "mshv-probe" in proc.stdout, proc)
+    usage_error(probe, ["--vers", "1"], "unknown option `--vers`")
+    usage_error(probe, ["--dev", "/dev/null"], "unknown option `--dev`; did you mean `--device`?")
+    usage_error(probe, ["--profile", "nope"], "unknown profile `nope`")
+    usage_error(probe, ["--versions=0-"], "--versions `0-`")
+    usage_error(probe, ["--device"], "--device needs a value")
+    usage_error(probe, ["extra"], "unexpected argument `extra`")
+    no_device(probe, "/dev/null")
+    with tempfile.TemporaryDirectory() as tmp:
+        regular = os.path.join(tmp, "mshv")
+        with open(regular, "w") as f:
+            f.write("not a device\n")
+        no_device(probe, regular)
+        # A failure before any ioctl is JSON too, and says what to do.
+        missing = os.path.join(tmp, "missing")
+        proc = run([probe, "--json", "--device", missing])
+        obj = one_object(proc.stdout)
+        check("mshv-probe --json, no such file: exit 1, one {\"error\"} object",
+              proc.returncode == 1 and obj is not None
+              and f"open {missing}: No such file or directory" in obj["error"]
+              and "is mshv-emu running?" in obj["error"], proc)
+    # A profile that sends nothing answers nothing, and that is no failure.
+    proc = run([probe, "--device", "/dev/null", "--profile", "none"])
+    check("mshv-probe --profile none: exit 0", proc.returncode == 0, proc)
+
+
 def main():
-    tools = {"MSHV_EMU_CTL": test_mshvctl}
+    tools = {"MSHV_EMU_CTL": test_mshvctl, "MSHV_EMU_PROBE": test_probe}
     for env, test in tools.items():
         path = os.environ.get(env)
         if not path:

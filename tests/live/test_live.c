@@ -435,6 +435,33 @@ Test(cli, probe_reports_the_default_policy_as_json, .fini = teardown)
 		  out);
 }
 
+/* A node that answers none of the profile's ioctls (each is ENOTTY, no
+ * such ioctl: here a root device probed as the 2020 RFC's) is no mshv device
+ * to the probe: exit 1, saying so and what to do, as text and as JSON. */
+Test(cli, probe_says_when_no_mshv_device_answers, .fini = teardown)
+{
+	struct daemon *d = &daemon_under_test;
+	char path[512], out[4096];
+	policy_path("root-6.15.yaml", path, sizeof(path));
+	daemon_start(d, path);
+	const char *probe = env_or("MSHV_EMU_PROBE", "mshv-probe");
+	char want[640];
+	snprintf(want, sizeof(want),
+		 "no mshv device answers at %s: each of its ioctls of profile "
+		 "rfc-2020 got ENOTTY",
+		 d->node);
+	const char *argv[] = {probe, "--device", d->node, "--profile", "rfc-2020", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, want) && strstr(out, "pass its --profile"), "want %s in %s", want,
+		  out);
+	const char *json[] = {probe, "--json", "--device", d->node, "--profile=rfc-2020", NULL};
+	cr_expect_eq(run_command(json, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "{\"error\":\"no mshv device answers at "), "%s", out);
+	/* Probed as what it is, it answers. */
+	const char *right[] = {probe, "--device", d->node, "--profile", "root-6.15", NULL};
+	cr_expect_eq(run_command(right, out, sizeof(out)), 0, "%s", out);
+}
+
 /* The probe issues only the profile's ioctls and reports them, for each profile. */
 Test(cli, probe_follows_each_profile, .fini = teardown)
 {
