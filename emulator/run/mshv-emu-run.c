@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "core.h"
 #include "daemon.h"
 #include "diag.h"
@@ -74,9 +75,14 @@ static const char help_text[] =
 	"  --control SOCKET   where mshvctl connects while the run lasts (default: none)\n"
 	"  --in-process       the speed mode: the core inside each process, no round trip;\n"
 	"                     each process has its own device, made at its first open\n"
+	"  -h, --help         this help\n"
+	"  --version          the version\n"
+	"Options come before CMD, as --opt VALUE or --opt=VALUE, by their whole name;\n"
+	"the first argument that is not one (or what follows --) is CMD.\n"
 	"Exit status: CMD's; 128+N when signal N ended it; 127 when CMD was not found,\n"
 	"126 when it could not be run; 1 when the run could not start (an invalid\n"
-	"policy: CMD does not run); 2 for a usage error.  SIGHUP reloads the policy.\n";
+	"policy: CMD does not run); 2 for a usage error (nothing starts).  SIGHUP\n"
+	"reloads the policy.\n";
 
 struct options {
 	const char *policy;
@@ -108,8 +114,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{0},
 	};
 	*o = (struct options){.transport = TRANSPORT_AUTO};
+	/* No --json: CMD's output is the run's stdout, where an object of
+	 * ours would be mixed with it. */
+	struct cli cli;
+	cli_init(&cli, "mshv-emu-run", usage_text, 0, argv);
 	int opt;
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((opt = cli_getopt(&cli, argc, argv, "+h", longopts)) != -1) {
 		switch (opt) {
 		case 'p':
 			o->policy = optarg;
@@ -128,11 +138,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 				}
 			if (known)
 				break;
-			fprintf(stderr,
-				"mshv-emu-run: --transport %s: expected auto, preload, seccomp, "
-				"fuse or cuse\n%s",
-				optarg, usage_text);
-			return 2;
+			return cli_usage_error(&cli,
+					       "--transport `%s`: expected auto, preload, seccomp, "
+					       "fuse or cuse",
+					       optarg);
 		}
 		case 'k':
 			o->hide_kvm = true;
@@ -150,25 +159,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 			printf("%s%s", usage_text, help_text);
 			return 0;
 		case 'V':
-			printf("mshv-emu-run %s\n", MSHV_EMU_VERSION);
-			return 0;
+			return cli_version(&cli);
 		default:
-			fputs(usage_text, stderr);
-			return 2;
+			return cli_usage_error(&cli, NULL);
 		}
 	}
 	if (o->in_process &&
 	    (o->trace || o->control ||
 	     (o->transport != TRANSPORT_AUTO && o->transport != TRANSPORT_PRELOAD))) {
-		fprintf(stderr, "mshv-emu-run: --in-process gives each process a device of its "
-				"own: it goes with the preload transport, and without --trace or "
-				"--control, which need the run's one device\n");
-		return 2;
+		return cli_usage_error(&cli, "--in-process gives each process a device of its "
+					     "own: it goes with the preload transport, and "
+					     "without --trace or --control, which need the run's "
+					     "one device");
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "mshv-emu-run: no CMD to run\n%s", usage_text);
-		return 2;
-	}
+	if (optind >= argc)
+		return cli_usage_error(&cli, "no CMD to run; give it after the options (after "
+					     "`--` if it starts with `-`)");
 	o->argv = argv + optind;
 	return -1;
 }

@@ -148,8 +148,36 @@ def test_probe(probe):
     check("mshv-probe --profile none: exit 0", proc.returncode == 0, proc)
 
 
+def test_run(run_bin):
+    help_and_version(run_bin, "mshv-emu-run")
+    with tempfile.TemporaryDirectory() as tmp:
+        marker = os.path.join(tmp, "ran")
+        cmd = ["touch", marker]
+        # Usage errors: exit 2, and CMD never starts.
+        for argv, says in (
+                (["--pol", "x"] + cmd, "unknown option `--pol`; did you mean `--policy`?"),
+                (["--transport=bogus"] + cmd, "--transport `bogus`: expected auto"),
+                (["--hide-kvm=yes"] + cmd, "--hide-kvm takes no value"),
+                (["--in-process", "--trace", os.path.join(tmp, "t")] + cmd,
+                 "--in-process gives each process a device of its own"),
+                # No --json: CMD's output is the run's stdout.
+                (["--json"] + cmd, "unknown option `--json`"),
+                ([], "no CMD to run"),
+                (["--hide-kvm", "--"], "no CMD to run"),
+                (["--policy"], "--policy needs a value")):
+            usage_error(run_bin, argv, says, json_too=False)
+            check(f"mshv-emu-run {argv}: CMD did not run", not os.path.exists(marker))
+        # --opt=value, and `--` before a CMD; what follows CMD is CMD's own.
+        policy = os.path.join(os.environ["MSHV_EMU_POLICIES"], "default.yaml")
+        proc = run([run_bin, f"--policy={policy}", "--transport", "preload", "--", "sh", "-c",
+                    'test "$1" = --bogus && touch "$2"', "sh", "--bogus", marker])
+        check("mshv-emu-run --policy=FILE -- CMD --bogus: CMD runs with --bogus",
+              proc.returncode == 0 and os.path.exists(marker), proc)
+
+
 def main():
-    tools = {"MSHV_EMU_CTL": test_mshvctl, "MSHV_EMU_PROBE": test_probe}
+    tools = {"MSHV_EMU_CTL": test_mshvctl, "MSHV_EMU_PROBE": test_probe,
+             "MSHV_EMU_RUN": test_run}
     for env, test in tools.items():
         path = os.environ.get(env)
         if not path:
