@@ -6,8 +6,9 @@
 #   make check  set up, build (release, so -O2-only warnings fail too), and
 #               run every test: unit and live, plain and under ASan+UBSan,
 #               the stress driver and the live suites under ThreadSanitizer,
-#               then the live suite against the CUSE front in a VM, and each
-#               fuzz target briefly.  .ci/run calls it.
+#               then the live suite against the CUSE front in a VM, each
+#               fuzz target briefly, and the Debian packages (deb-check).
+#               .ci/run calls it.
 # CMake does the building; this file only strings the steps together.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,7 +26,7 @@ TSAN_REPEAT ?= 1
 # Seconds each fuzz target runs in `make fuzz-smoke`.
 FUZZ_SECONDS ?= 10
 
-.PHONY: setup setup-run build build-run run check test test-asan test-tsan test-vm bench bench-smoke fuzz-smoke clean
+.PHONY: setup setup-run build build-run run check test test-asan test-tsan test-vm bench bench-smoke fuzz-smoke deb-check clean
 
 # Install what is missing (Debian 12, as root): setup-run, what building
 # and running need (.ci/packages-run); setup, that and what the tests, the
@@ -120,8 +121,14 @@ fuzz-smoke: setup
 		echo "fuzz-smoke: $$target: $$(sed -n 's/^stat::number_of_executed_units: *//p' "$$log") runs, nothing found"; \
 	done
 
-check: build test test-asan test-tsan test-vm bench-smoke fuzz-smoke
-	@echo "check: release build, unit, live (fuse), stress, ASan+UBSan, ThreadSanitizer, the CUSE VM run, the benchmark and fuzz smoke runs all passed"
+# The Debian packages (debian/, docs/install.md): built from a copy of the
+# tree in a scratch directory, checked by lintian, unpacked into a scratch
+# root (not installed on this machine) and run from there (tests/deb/check.sh).
+deb-check: setup
+	tests/deb/check.sh
+
+check: build test test-asan test-tsan test-vm bench-smoke fuzz-smoke deb-check
+	@echo "check: release build, unit, live (fuse), stress, ASan+UBSan, ThreadSanitizer, the CUSE VM run, the benchmark and fuzz smoke runs and the Debian packages all passed"
 
 clean:
 	rm -rf build build-debug build-asan build-tsan build-fuzz build-minimal
