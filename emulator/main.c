@@ -58,7 +58,7 @@ static const char usage_text[] =
 	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET]\n"
 	"                [--control-group GROUP] [--trace FILE] [--cpu LIST] [--user USER]\n"
 	"       mshv-emu --check FILE...\n"
-	"       mshv-emu --help | --version\n";
+	"       mshv-emu -h | --help | --version\n";
 
 static const char help_text[] =
 	"\n"
@@ -157,6 +157,60 @@ static int parse_cpus(const char *text, cpu_set_t *set)
 	return CPU_COUNT(&cpus) ? 0 : -1;
 }
 
+/* SET as "0-3,6" into OUT. */
+static void format_cpus(const cpu_set_t *set, char *out, size_t size)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (int cpu = 0; cpu < CPU_SETSIZE && used < size; cpu++) {
+		if (!CPU_ISSET(cpu, set))
+			continue;
+		int last = cpu;
+		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
+			last++;
+		int n = last == cpu
+				? snprintf(out + used, size - used, "%s%d", used ? "," : "", cpu)
+				: snprintf(out + used, size - used, "%s%d-%d", used ? "," : "", cpu,
+					   last);
+		used += n > 0 ? (size_t)n : 0;
+		cpu = last;
+	}
+}
+
+/*
+ * Pin this process to --cpu TEXT, every CPU of which must be one it may run
+ * on (sched_setaffinity would quietly drop the others, or say only EINVAL
+ * when none is).  0, or -1 after saying which CPUs there are.
+ */
+static int pin_cpus(const char *text)
+{
+	cpu_set_t wanted, allowed, missing;
+	parse_cpus(text, &wanted);
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+		fprintf(stderr, "mshv-emu: --cpu %s: cannot read this process's CPUs: %s\n", text,
+			strerror(errno));
+		return -1;
+	}
+	CPU_AND(&missing, &wanted, &allowed);
+	CPU_XOR(&missing, &missing, &wanted);
+	if (CPU_COUNT(&missing)) {
+		char absent[256], present[256];
+		format_cpus(&missing, absent, sizeof(absent));
+		format_cpus(&allowed, present, sizeof(present));
+		fprintf(stderr,
+			"mshv-emu: --cpu %s: no CPU%s %s here; this process may run on CPU%s %s: "
+			"pick among them\n",
+			text, CPU_COUNT(&missing) > 1 ? "s" : "", absent,
+			CPU_COUNT(&allowed) > 1 ? "s" : "", present);
+		return -1;
+	}
+	if (sched_setaffinity(0, sizeof(wanted), &wanted) != 0) {
+		fprintf(stderr, "mshv-emu: --cpu %s: %s\n", text, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* A group name, or number, into GID.  0 or -1. */
 static int parse_group(const char *text, gid_t *gid)
 {
@@ -205,7 +259,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 					   .control_group = (gid_t)-1};
 	opterr = 0;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		char *end;
 		switch (opt) {
 		case 'p':
@@ -286,6 +340,29 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 	return -1;
 }
 
+/*
+ * The policy to serve, or NULL after saying why: what is wrong with the file
+ * itself (missing, a directory...) says it all; errors in its content, each
+ * FILE:LINE:COL, are followed by a line saying that nothing is served.
+ */
+static struct policy_snapshot *load_policy(const char *path)
+{
+	struct diag_list diags = {0};
+	struct policy_snapshot *snap =
+		path ? policy_load_file(path, &diags) : policy_load_default(&diags);
+	bool in_content = false;
+	for (size_t i = 0; i < diags.count; i++)
+		in_content |= diags.items[i].line != 0;
+	diag_print(&diags, stderr);
+	diag_free(&diags);
+	if (!snap && in_content)
+		fprintf(stderr,
+			"mshv-emu: %s: not serving an invalid policy; fix the errors above "
+			"(mshv-emu --check lists them)\n",
+			path ? path : "<embedded default>");
+	return snap;
+}
+
 /* ---- once the node exists ---- */
 
 struct start {
@@ -294,6 +371,7 @@ struct start {
 	enum front_kind kind;
 	struct privileges *user; /* NULL without --user */
 	bool reloading;		 /* the reload thread runs */
+	bool started;		 /* the node was served */
 };
 
 static int before_mount(void *arg)
@@ -339,6 +417,7 @@ static int node_made(void *arg)
 	start->reloading = true;
 	if (*start->options->control && control_serve() != 0)
 		return 1;
+	start->started = true;
 	return 0;
 }
 
@@ -353,26 +432,17 @@ int main(int argc, char **argv)
 		return 1;
 
 	int rc = 1;
-	struct policy_snapshot *snap = daemon_load_policy(options.policy_path);
-	if (!snap) {
-		fprintf(stderr, "mshv-emu: %s: not serving an invalid policy\n",
-			options.policy_path ? options.policy_path : "<embedded default>");
+	struct policy_snapshot *snap = load_policy(options.policy_path);
+	if (!snap)
 		goto out_user;
-	}
 	if (options.ready_fd >= 0 && fcntl(options.ready_fd, F_GETFD) < 0) {
 		fprintf(stderr, "mshv-emu: --ready-fd %d: not an open file descriptor\n",
 			options.ready_fd);
 		goto out_policy;
 	}
-	if (options.cpus) {
-		/* Before any thread exists: every thread inherits the mask. */
-		cpu_set_t cpus;
-		parse_cpus(options.cpus, &cpus);
-		if (sched_setaffinity(0, sizeof(cpus), &cpus) != 0) {
-			fprintf(stderr, "mshv-emu: --cpu %s: %s\n", options.cpus, strerror(errno));
-			goto out_policy;
-		}
-	}
+	/* Before any thread exists: every thread inherits the mask. */
+	if (options.cpus && pin_cpus(options.cpus) != 0)
+		goto out_policy;
 	enum front_kind kind = options.front;
 	if (kind == FRONT_AUTO)
 		kind = access("/dev/cuse", F_OK) == 0 ? FRONT_CUSE : FRONT_FUSE;
@@ -451,7 +521,8 @@ int main(int argc, char **argv)
 		daemon_reloader_stop(&daemon);
 	core_fini(&daemon.core);
 	free(daemon.policy_path);
-	emu_log("stopped");
+	if (start.started)
+		emu_log("stopped");
 out_policy:
 	policy_free(snap);
 out_user:

@@ -54,11 +54,48 @@ static int checked(int fd, const char *path, const char *what, bool null_ok,
 	return fd;
 }
 
+/* Why PATH could not be opened (errno ERR), and what to do. */
+static void open_failed(struct diag_list *diags, const char *path, const char *what, int err,
+			bool writing)
+{
+	switch (err) {
+	case ENOENT:
+		if (writing)
+			diag_add(diags, path, 0, 0,
+				 "no such directory to make the %s in; create it, or give a path "
+				 "in one that exists",
+				 what);
+		else
+			diag_add(diags, path, 0, 0, "no such file; give the path of a %s file",
+				 what);
+		break;
+	case ENOTDIR:
+		diag_add(diags, path, 0, 0,
+			 "a component of the path is not a directory; give the path of a %s file",
+			 what);
+		break;
+	case EISDIR:
+		diag_add(diags, path, 0, 0,
+			 "a directory, not a regular file; give the path of a %s "
+			 "file",
+			 what);
+		break;
+	case EACCES:
+		diag_add(diags, path, 0, 0,
+			 "permission denied to uid %u; give it a %s file it may %s, or change "
+			 "the file's mode",
+			 (unsigned)geteuid(), what, writing ? "write" : "read");
+		break;
+	default:
+		diag_add(diags, path, 0, 0, "open: %s", strerror(err));
+	}
+}
+
 int files_open_read(const char *path, const char *what, struct diag_list *diags)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+		open_failed(diags, path, what, errno, false);
 		return -1;
 	}
 	return checked(fd, path, what, false, diags);
@@ -79,7 +116,7 @@ int files_open_write(const char *path, const char *what, struct diag_list *diags
 			diag_add(diags, path, 0, 0,
 				 "a FIFO, not a regular file; give the path of a %s file", what);
 		else
-			diag_add(diags, path, 0, 0, "open: %s", strerror(errno));
+			open_failed(diags, path, what, errno, true);
 		return -1;
 	}
 	fd = checked(fd, path, what, true, diags);

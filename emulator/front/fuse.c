@@ -10,6 +10,7 @@
  * checks the mode bits like it would for /dev/mshv.  Nothing here is
  * writable, readable or listable beyond the one file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -232,9 +233,45 @@ static int check_mountpoint(const char *mountpoint)
 	return 0;
 }
 
+/*
+ * A mount hides what its directory holds: --mountpoint /run would hide /run
+ * from every process until the stop.  So MOUNTPOINT must be an empty
+ * directory, or not exist yet (it is made).
+ */
+static int check_empty(const char *mountpoint)
+{
+	DIR *dir = opendir(mountpoint);
+	if (!dir) {
+		if (errno == ENOTDIR) {
+			emu_log("--mountpoint %s: not a directory; give an empty directory, or a "
+				"path that does not exist yet (mshv-emu makes it)",
+				mountpoint);
+			return -1;
+		}
+		return 0; /* missing (made below), or an error mkdir or the mount reports */
+	}
+	struct dirent *entry;
+	char first[256] = "";
+	unsigned count = 0;
+	while ((entry = readdir(dir))) {
+		if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, ".."))
+			continue;
+		if (!count++)
+			snprintf(first, sizeof(first), "%s", entry->d_name);
+	}
+	closedir(dir);
+	if (!count)
+		return 0;
+	emu_log("--mountpoint %s: not empty (it holds `%s`%s), and the mount would hide what is "
+		"there until mshv-emu stops; give an empty directory, or a path that does not "
+		"exist yet (mshv-emu makes it)",
+		mountpoint, first, count > 1 ? " and more" : "");
+	return -1;
+}
+
 int front_fuse_run(const struct front_options *options)
 {
-	if (check_mountpoint(options->mountpoint) != 0)
+	if (check_mountpoint(options->mountpoint) != 0 || check_empty(options->mountpoint) != 0)
 		return 1;
 	if (mkdir(options->mountpoint, 0755) != 0 && errno != EEXIST) {
 		emu_log("--mountpoint %s: %s", options->mountpoint, strerror(errno));
@@ -261,7 +298,7 @@ int front_fuse_run(const struct front_options *options)
 		goto out_signals;
 	if (fuse_session_mount(session, options->mountpoint) != 0) {
 		emu_log("--front fuse: could not mount on %s (is /dev/fuse there, and the "
-			"directory not already a mountpoint?)",
+			"directory not already a mount point?)",
 			options->mountpoint);
 		goto out_signals;
 	}

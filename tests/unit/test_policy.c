@@ -111,7 +111,8 @@ Test(policy, missing_file_names_the_file, .init = in_source_dir)
 	struct policy_snapshot *snap;
 	char *text = diagnostics_of("policies/no-such.yaml", &snap);
 	cr_expect_null(snap);
-	cr_expect_str_eq(text, "policies/no-such.yaml: error: open: No such file or directory\n");
+	cr_expect_str_eq(text, "policies/no-such.yaml: error: no such file; give the path of a "
+			       "policy file\n");
 	free(text);
 }
 

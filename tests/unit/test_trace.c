@@ -540,7 +540,11 @@ Test(trace, open_in_missing_directory_is_a_diagnostic)
 	cr_assert_eq(diags.count, 1);
 	diag_format(&diags.items[0], text, sizeof(text));
 	char expected[512];
-	snprintf(expected, sizeof(expected), "%s: error: open: No such file or directory", path);
+	snprintf(expected, sizeof(expected),
+		 "%s: error: no such directory to make the transcript in; create it, or give a "
+		 "path in "
+		 "one that exists",
+		 path);
 	cr_expect_str_eq(text, expected);
 	diag_free(&diags);
 }

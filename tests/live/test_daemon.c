@@ -1,0 +1,166 @@
+/*
+ * test_daemon.c - mshv-emu as a service sees it: what its command line
+ * refuses and how it says so, its log lines, the sd_notify protocol, its
+ * pidfile and --print-capabilities.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "live.h"
+
+static const char *emu_bin(void)
+{
+	return env_or("MSHV_EMU_BIN", "mshv-emu");
+}
+
+/* A scratch directory under /tmp, removed by the caller (rm_scratch). */
+static void scratch(char *dir, size_t size)
+{
+	snprintf(dir, size, "/tmp/mshv-daemon-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+}
+
+static void rm_scratch(const char *dir)
+{
+	char command[256];
+	snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+	cr_expect_eq(system(command), 0);
+}
+
+/* ---- the command line ---- */
+
+Test(daemon_cli, dash_h_is_help)
+{
+	char dash_h[8192], help[8192];
+	const char *argv_h[] = {emu_bin(), "-h", NULL};
+	const char *argv_help[] = {emu_bin(), "--help", NULL};
+	cr_expect_eq(run_command(argv_h, dash_h, sizeof(dash_h)), 0, "%s", dash_h);
+	cr_expect_eq(run_command(argv_help, help, sizeof(help)), 0, "%s", help);
+	cr_expect_str_eq(dash_h, help);
+	cr_expect(strstr(dash_h, "usage: mshv-emu"), "%s", dash_h);
+}
+
+/* --mountpoint /run would hide /run from every process: refused, nothing
+ * mounted, what was there still there. */
+Test(daemon_cli, non_empty_mountpoint_is_refused)
+{
+	if (access("/dev/fuse", R_OK | W_OK) != 0)
+		cr_skip_test("/dev/fuse is not usable here");
+	char dir[64], file[96], out[4096];
+	scratch(dir, sizeof(dir));
+	snprintf(file, sizeof(file), "%s/keep-me", dir);
+	int fd = open(file, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	const char *argv[] = {emu_bin(), "--front",   "fuse", "--mountpoint",
+			      dir,	 "--control", "",     NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "--mountpoint %s: not empty (it holds `keep-me`), and the mount would hide", dir);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	cr_expect(strstr(out, "give an empty directory"), "%s", out);
+	cr_expect(!strstr(out, "stopped"), "it never started:\n%s", out);
+	cr_expect(!is_mounted(dir), "%s was mounted", dir);
+	cr_expect_eq(access(file, F_OK), 0, "%s is hidden or gone", file);
+	rm_scratch(dir);
+}
+
+Test(daemon_cli, mountpoint_that_is_a_file_is_refused)
+{
+	char dir[64], file[96], out[4096];
+	scratch(dir, sizeof(dir));
+	snprintf(file, sizeof(file), "%s/file", dir);
+	int fd = open(file, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	const char *argv[] = {emu_bin(), "--front",   "fuse", "--mountpoint",
+			      file,	 "--control", "",     NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "file: not a directory; give an empty directory"), "%s", out);
+	rm_scratch(dir);
+}
+
+Test(daemon_cli, missing_policy_says_no_such_file)
+{
+	char out[4096];
+	const char *argv[] = {emu_bin(),   "--policy", "/nonexistent/mshv.yaml",
+			      "--control", "",	       NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "/nonexistent/mshv.yaml: error: no such file; give the path of a "
+			      "policy file"),
+		  "%s", out);
+	cr_expect(!strstr(out, "invalid policy"), "a missing file is not invalid:\n%s", out);
+	cr_expect(!strstr(out, "stopped"), "%s", out);
+}
+
+Test(daemon_cli, directory_policy_says_directory)
+{
+	char dir[64], out[4096];
+	scratch(dir, sizeof(dir));
+	const char *argv[] = {emu_bin(), "--policy", dir, "--control", "", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "%s: error: a directory, not a regular file; give the path of a policy file", dir);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	cr_expect(!strstr(out, "Input/output error"), "%s", out);
+	cr_expect(!strstr(out, "invalid policy"), "%s", out);
+	rm_scratch(dir);
+}
+
+/* An invalid policy: each error as FILE:LINE:COL, then that nothing serves. */
+Test(daemon_cli, invalid_policy_names_line_and_column)
+{
+	char dir[64], path[96], out[4096];
+	scratch(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+	FILE *file = fopen(path, "w");
+	cr_assert_not_null(file);
+	fprintf(file, "profile: vtl\n");
+	fclose(file);
+	const char *argv[] = {emu_bin(), "--policy", path, "--control", "", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	char want[256];
+	snprintf(want, sizeof(want), "%s:1:1: error: profile vtl answers MSHV_CREATE_VTL", path);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	snprintf(want, sizeof(want), "%s: not serving an invalid policy; fix the errors above",
+		 path);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	rm_scratch(dir);
+}
+
+Test(daemon_cli, cpu_that_does_not_exist_names_those_that_do)
+{
+	char out[4096];
+	const char *argv[] = {emu_bin(), "--cpu", "1000", "--control", "", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "--cpu 1000: no CPU 1000 here; this process may run on CPU"), "%s",
+		  out);
+	cr_expect(strstr(out, "pick among them"), "%s", out);
+	cr_expect(!strstr(out, "Invalid argument"), "%s", out);
+	/* One of several missing: not quietly dropped. */
+	const char *some[] = {emu_bin(), "--cpu", "0,1000-1001", "--control", "", NULL};
+	cr_expect_eq(run_command(some, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "no CPUs 1000-1001 here"), "%s", out);
+}
+
+/* "stopped" only after it served. */
+Test(daemon_cli, stopped_only_after_serving, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	int status = daemon_stop(d);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	cr_expect(log_wait_for(d, "mshv-emu: stopped", 1000));
+}
