@@ -20,7 +20,7 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
 	const char *file = path ? path : daemon->policy_path;
 	int rc = 1;
 	if (!file) {
-		emu_log("reload: serving the embedded default (no --policy): nothing to reload");
+		emu_warn("reload: serving the embedded default (no --policy): nothing to reload");
 		if (report)
 			fprintf(report, "serving the embedded default: give a FILE to reload\n");
 		goto out;
@@ -31,12 +31,12 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
 		char line[1024];
 		for (size_t i = 0; i < diags.count; i++) {
 			diag_format(&diags.items[i], line, sizeof(line));
-			emu_log("reload: %s", line);
+			emu_warn("reload: %s", line);
 			if (report)
 				fprintf(report, "%s\n", line);
 		}
-		emu_log("reload: %s rejected; still serving generation %llu (%s)", file,
-			(unsigned long long)before.generation, before.digest);
+		emu_warn("reload: %s rejected; still serving generation %llu (%s)", file,
+			 (unsigned long long)before.generation, before.digest);
 		if (report)
 			fprintf(report, "rejected; still serving generation %llu (%s)\n",
 				(unsigned long long)before.generation, before.digest);
@@ -62,7 +62,7 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
 		fprintf(report, "serving %s as generation %llu (%s)\n", file,
 			(unsigned long long)generation, digest);
 	if (renamed)
-		emu_log("reload: device name and mode take effect at the next start");
+		emu_logp(LOG_NOTICE, "reload: device name and mode take effect at the next start");
 	rc = 0;
 out:
 	pthread_mutex_unlock(&daemon->reload_lock);

@@ -51,12 +51,14 @@ struct daemon_options {
 	const char *cpus;    /* --cpu LIST, or NULL */
 	const char *user;    /* --user NAME, or NULL */
 	int ready_fd;
+	enum log_style log;
 };
 
 static const char usage_text[] =
 	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
 	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET]\n"
 	"                [--control-group GROUP] [--trace FILE] [--cpu LIST] [--user USER]\n"
+	"                [--log auto|time|journal|plain]\n"
 	"       mshv-emu --check FILE...\n"
 	"       mshv-emu -h | --help | --version\n";
 
@@ -82,6 +84,10 @@ static const char help_text[] =
 	"                    with no capability but, for FUSE, CAP_SYS_PTRACE (it reads\n"
 	"                    callers' memory); transcripts and the control socket are\n"
 	"                    made, and reloads read, as USER.  Root only (README.md)\n"
+	"  --log STYLE       how each log line on stderr starts: time (an ISO 8601 UTC\n"
+	"                    timestamp), journal (a <N> syslog priority, for systemd's\n"
+	"                    journal), plain (the name only), or auto (the default:\n"
+	"                    journal when stderr is the journal's, else time)\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.\n";
@@ -122,6 +128,13 @@ static int check_policies(int count, char **paths)
 static void sighup_noop(int sig)
 {
 	(void)sig;
+}
+
+/* libfuse's own messages ("fuse: ..."), as lines of our log: its levels
+ * are syslog's priorities. */
+static void log_from_fuse(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	emu_vlogp((int)level, fmt, ap);
 }
 
 /* ---- options ---- */
@@ -187,8 +200,7 @@ static int pin_cpus(const char *text)
 	cpu_set_t wanted, allowed, missing;
 	parse_cpus(text, &wanted);
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
-		fprintf(stderr, "mshv-emu: --cpu %s: cannot read this process's CPUs: %s\n", text,
-			strerror(errno));
+		emu_err("--cpu %s: cannot read this process's CPUs: %s", text, strerror(errno));
 		return -1;
 	}
 	CPU_AND(&missing, &wanted, &allowed);
@@ -197,15 +209,14 @@ static int pin_cpus(const char *text)
 		char absent[256], present[256];
 		format_cpus(&missing, absent, sizeof(absent));
 		format_cpus(&allowed, present, sizeof(present));
-		fprintf(stderr,
-			"mshv-emu: --cpu %s: no CPU%s %s here; this process may run on CPU%s %s: "
-			"pick among them\n",
+		emu_err("--cpu %s: no CPU%s %s here; this process may run on CPU%s %s: pick "
+			"among them",
 			text, CPU_COUNT(&missing) > 1 ? "s" : "", absent,
 			CPU_COUNT(&allowed) > 1 ? "s" : "", present);
 		return -1;
 	}
 	if (sched_setaffinity(0, sizeof(wanted), &wanted) != 0) {
-		fprintf(stderr, "mshv-emu: --cpu %s: %s\n", text, strerror(errno));
+		emu_err("--cpu %s: %s", text, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -247,6 +258,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"trace", required_argument, NULL, 't'},
 		{"cpu", required_argument, NULL, 'C'},
 		{"user", required_argument, NULL, 'u'},
+		{"log", required_argument, NULL, 'L'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -257,6 +269,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 					   .mountpoint = DEFAULT_MOUNTPOINT,
 					   .control = DEFAULT_CONTROL,
 					   .control_group = (gid_t)-1};
+	log_style_parse("auto", &options->log);
 	opterr = 0;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -304,6 +317,11 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 					"--cpu %s: expected CPU numbers such as 0, 0,2 or 0-3",
 					optarg);
 			options->cpus = optarg;
+			break;
+		case 'L':
+			if (log_style_parse(optarg, &options->log) != 0)
+				return usage_error(
+					"--log %s: expected auto, time, journal or plain", optarg);
 			break;
 		case 'u':
 			options->user = optarg;
@@ -353,12 +371,11 @@ static struct policy_snapshot *load_policy(const char *path)
 	bool in_content = false;
 	for (size_t i = 0; i < diags.count; i++)
 		in_content |= diags.items[i].line != 0;
-	diag_print(&diags, stderr);
+	emu_log_diags(LOG_ERR, &diags);
 	diag_free(&diags);
 	if (!snap && in_content)
-		fprintf(stderr,
-			"mshv-emu: %s: not serving an invalid policy; fix the errors above "
-			"(mshv-emu --check lists them)\n",
+		emu_err("%s: not serving an invalid policy; fix the errors above (mshv-emu --check "
+			"lists them)",
 			path ? path : "<embedded default>");
 	return snap;
 }
@@ -397,11 +414,11 @@ static int node_made(void *arg)
 	if (start->options->trace) {
 		struct diag_list diags = {0};
 		struct trace *trace = trace_open(start->options->trace, &diags);
-		diag_print(&diags, stderr);
+		emu_log_diags(LOG_ERR, &diags);
 		diag_free(&diags);
 		if (!trace) {
 			if (start->user)
-				emu_log("--user %s: the transcript is made as %s: give it a "
+				emu_err("--user %s: the transcript is made as %s: give it a "
 					"file %s may write",
 					start->user->name, start->user->name, start->user->name);
 			return 1;
@@ -411,7 +428,7 @@ static int node_made(void *arg)
 	/* It only sigwaits SIGHUP; nothing else may land there.  A SIGHUP sent
 	 * before it starts waits, blocked, for it. */
 	if (daemon_reloader_start(daemon) != 0) {
-		emu_log("start: cannot create the reload thread");
+		emu_err("start: cannot create the reload thread");
 		return 1;
 	}
 	start->reloading = true;
@@ -427,6 +444,8 @@ int main(int argc, char **argv)
 	int exit_code = parse_options(argc, argv, &options);
 	if (exit_code >= 0)
 		return exit_code;
+	log_set_style(options.log);
+	fuse_set_log_func(log_from_fuse);
 	struct privileges user = {0};
 	if (options.user && privileges_lookup(options.user, &user) != 0)
 		return 1;
@@ -436,8 +455,7 @@ int main(int argc, char **argv)
 	if (!snap)
 		goto out_user;
 	if (options.ready_fd >= 0 && fcntl(options.ready_fd, F_GETFD) < 0) {
-		fprintf(stderr, "mshv-emu: --ready-fd %d: not an open file descriptor\n",
-			options.ready_fd);
+		emu_err("--ready-fd %d: not an open file descriptor", options.ready_fd);
 		goto out_policy;
 	}
 	/* Before any thread exists: every thread inherits the mask. */
@@ -481,7 +499,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&daemon.reload_lock, NULL);
 	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path)))
 		goto out_policy;
-	trace_set_log(emu_log); /* a transcript's write errors go to our log */
+	trace_set_log(emu_warn); /* a transcript's write errors go to our log */
 	core_init(&daemon.core, snap);
 	snap = NULL; /* the core's now */
 	struct start start = {

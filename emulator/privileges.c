@@ -52,20 +52,20 @@ int privileges_lookup(const char *name, struct privileges *user)
 {
 	*user = (struct privileges){.name = name};
 	if (geteuid() != 0) {
-		emu_log("--user %s: only root can switch to another user, and this is uid %u; "
+		emu_err("--user %s: only root can switch to another user, and this is uid %u; "
 			"start mshv-emu as root, or leave out --user",
 			name, (unsigned)geteuid());
 		return 1;
 	}
 	struct passwd *pw = getpwnam(name);
 	if (!pw) {
-		emu_log("--user %s: no such user; name one that `getent passwd` lists, such "
+		emu_err("--user %s: no such user; name one that `getent passwd` lists, such "
 			"as nobody",
 			name);
 		return 1;
 	}
 	if (pw->pw_uid == 0) {
-		emu_log("--user %s: uid 0 is root; name an unprivileged user, such as nobody",
+		emu_err("--user %s: uid 0 is root; name an unprivileged user, such as nobody",
 			name);
 		return 1;
 	}
@@ -75,7 +75,7 @@ int privileges_lookup(const char *name, struct privileges *user)
 	getgrouplist(name, user->gid, NULL, &count); /* -1, and the count */
 	user->groups = calloc(count > 0 ? (size_t)count : 1, sizeof(gid_t));
 	if (!user->groups || getgrouplist(name, user->gid, user->groups, &count) < 0) {
-		emu_log("--user %s: cannot list its groups", name);
+		emu_err("--user %s: cannot list its groups", name);
 		privileges_free(user);
 		return 1;
 	}
@@ -151,13 +151,13 @@ int privileges_preflight(const struct privileges *user, const char *mountpoint, 
 		parent_of(mountpoint, dir, sizeof(dir));
 		int err = as_user(user, try_chdir, dir);
 		if (err < 0) {
-			emu_log("--user %s: cannot become %s to try --mountpoint %s", user->name,
+			emu_err("--user %s: cannot become %s to try --mountpoint %s", user->name,
 				user->name, mountpoint);
 			return 1;
 		}
 		/* Anything but a refusal (a missing directory) is mkdir's to report. */
 		if (err == EACCES) {
-			emu_log("--user %s: --mountpoint %s: %s may not enter %s, and at exit it "
+			emu_err("--user %s: --mountpoint %s: %s may not enter %s, and at exit it "
 				"unmounts the mount as %s (fusermount3 enters the parent); let %s "
 				"search every directory down to %s, or pick another --mountpoint",
 				user->name, mountpoint, user->name, dir, user->name, user->name,
@@ -169,7 +169,7 @@ int privileges_preflight(const struct privileges *user, const char *mountpoint, 
 		parent_of(control, dir, sizeof(dir));
 		int err = as_user(user, try_create_in, dir);
 		if (err != 0) {
-			emu_log("--user %s: --control %s: %s cannot create it in %s (%s), and the "
+			emu_err("--user %s: --control %s: %s cannot create it in %s (%s), and the "
 				"socket is made as %s; put it in a directory %s may write, or use "
 				"--control \"\" for none",
 				user->name, control, user->name, dir,
@@ -186,7 +186,7 @@ int privileges_own_mount(const struct privileges *user)
 	/* libfuse records getuid() and getgid() as the mount's owner. */
 	if (setresgid(user->gid, (gid_t)-1, (gid_t)-1) != 0 ||
 	    setresuid(user->uid, (uid_t)-1, (uid_t)-1) != 0) {
-		emu_log("--user %s: cannot make it the mount's owner: %s", user->name,
+		emu_err("--user %s: cannot make it the mount's owner: %s", user->name,
 			strerror(errno));
 		return 1;
 	}
@@ -211,7 +211,7 @@ int privileges_drop(const struct privileges *user, bool keep_ptrace, bool no_new
 {
 	int threads = thread_count();
 	if (threads != 1) {
-		emu_log("--user %s: %d threads run already, and the switch to the user must come "
+		emu_err("--user %s: %d threads run already, and the switch to the user must come "
 			"before any starts (a bug: please report it)",
 			user->name, threads);
 		return 1;
@@ -219,7 +219,7 @@ int privileges_drop(const struct privileges *user, bool keep_ptrace, bool no_new
 	cap_t caps = cap_get_proc();
 	cap_flag_value_t had_ptrace = CAP_CLEAR;
 	if (!caps || cap_get_flag(caps, CAP_SYS_PTRACE, CAP_PERMITTED, &had_ptrace) != 0) {
-		emu_log("--user %s: cannot read the capabilities: %s", user->name, strerror(errno));
+		emu_err("--user %s: cannot read the capabilities: %s", user->name, strerror(errno));
 		cap_free(caps);
 		return 1;
 	}
@@ -235,9 +235,9 @@ int privileges_drop(const struct privileges *user, bool keep_ptrace, bool no_new
 			cap++;
 		bounded = cap == cap_max_bits();
 		if (!bounded)
-			emu_log("--user %s: the bounding set stays as it is (%s); no_new_privs "
-				"still keeps an exec from gaining a capability",
-				user->name, strerror(errno));
+			emu_warn("--user %s: the bounding set stays as it is (%s); no_new_privs "
+				 "still keeps an exec from gaining a capability",
+				 user->name, strerror(errno));
 	}
 	/* Without KEEPCAPS the uid change clears every capability. */
 	if (!failed && keep && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0)
@@ -264,7 +264,7 @@ int privileges_drop(const struct privileges *user, bool keep_ptrace, bool no_new
 	if (!failed && (setresuid(0, 0, 0) == 0 || setresgid(0, 0, 0) == 0))
 		failed = "give up root for good";
 	if (failed) {
-		emu_log("--user %s: cannot %s: %s", user->name, failed, strerror(errno));
+		emu_err("--user %s: cannot %s: %s", user->name, failed, strerror(errno));
 		return 1;
 	}
 	caps = cap_get_proc();
@@ -281,10 +281,10 @@ int privileges_drop(const struct privileges *user, bool keep_ptrace, bool no_new
 		no_new_privs ? (bounded ? "on, bounding set empty" : "on")
 			     : "off (fusermount3 unmounts at exit)");
 	if (keep_ptrace && !keep)
-		emu_log("--user %s: CAP_SYS_PTRACE was not in the bounding set: ioctls that "
-			"follow pointers answer EOPNOTSUPP to callers %s may not ptrace (other "
-			"users, and processes that changed uid)",
-			user->name, user->name);
+		emu_warn("--user %s: CAP_SYS_PTRACE was not in the bounding set: ioctls that "
+			 "follow pointers answer EOPNOTSUPP to callers %s may not ptrace (other "
+			 "users, and processes that changed uid)",
+			 user->name, user->name);
 	cap_free(text);
 	cap_free(caps);
 	return 0;
@@ -299,7 +299,7 @@ void privileges_check_readable(const struct privileges *user, const char *path)
 		close(fd);
 		return;
 	}
-	emu_log("--user %s: %s: %s as %s; SIGHUP and mshvctl reload read the policy as %s "
-		"and will fail: let %s read it",
-		user->name, path, strerror(errno), user->name, user->name, user->name);
+	emu_warn("--user %s: %s: %s as %s; SIGHUP and mshvctl reload read the policy as %s "
+		 "and will fail: let %s read it",
+		 user->name, path, strerror(errno), user->name, user->name, user->name);
 }

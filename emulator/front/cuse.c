@@ -63,7 +63,7 @@ static void cuse_init_done(void *userdata)
 	int waited_ms = 0;
 	while (stat(path, &st) != 0) {
 		if (waited_ms >= NODE_WAIT_MS) {
-			emu_log("start: %s did not appear within %d ms (is devtmpfs or udev "
+			emu_err("start: %s did not appear within %d ms (is devtmpfs or udev "
 				"running?)",
 				path, NODE_WAIT_MS);
 			init_state = INIT_NO_NODE;
@@ -73,7 +73,7 @@ static void cuse_init_done(void *userdata)
 		waited_ms += 10;
 	}
 	if (chmod(path, options->mode) != 0)
-		emu_log("start: chmod %04o %s: %s", options->mode, path, strerror(errno));
+		emu_warn("start: chmod %04o %s: %s", options->mode, path, strerror(errno));
 	init_state = INIT_NODE_MADE;
 }
 
@@ -107,7 +107,7 @@ static const struct cuse_lowlevel_ops cuse_ops = {
 int front_cuse_run(const struct front_options *options)
 {
 	if (access("/dev/cuse", R_OK | W_OK) != 0) {
-		emu_log("--front cuse: /dev/cuse: %s; this kernel has no CUSE: load it with "
+		emu_err("--front cuse: /dev/cuse: %s; this kernel has no CUSE: load it with "
 			"`modprobe cuse` (CONFIG_CUSE), or use --front fuse",
 			strerror(errno));
 		return 1;
@@ -116,7 +116,7 @@ int front_cuse_run(const struct front_options *options)
 	struct stat st;
 	node_path(options, path, sizeof(path));
 	if (stat(path, &st) == 0) {
-		emu_log("--front cuse: %s already exists (a real driver, or another mshv-emu?); "
+		emu_err("--front cuse: %s already exists (a real driver, or another mshv-emu?); "
 			"pick another name with --name",
 			path);
 		return 1;
@@ -135,7 +135,7 @@ int front_cuse_run(const struct front_options *options)
 	struct fuse_session *session =
 		cuse_lowlevel_setup(2, argv, &info, &cuse_ops, &multithreaded, (void *)options);
 	if (!session) {
-		emu_log("--front cuse: could not register /dev/%s with CUSE (see above)",
+		emu_err("--front cuse: could not register /dev/%s with CUSE (see above)",
 			options->name);
 		return 1;
 	}
@@ -144,7 +144,7 @@ int front_cuse_run(const struct front_options *options)
 		if (fuse_session_exited(session)) /* SIGTERM or SIGINT before the node */
 			rc = 0;
 		else if (init_state == INIT_WAITING)
-			emu_log("--front cuse: the kernel ended the session before /dev/%s was "
+			emu_err("--front cuse: the kernel ended the session before /dev/%s was "
 				"made",
 				options->name);
 	} else if (!options->node_made || options->node_made(options->hook_arg) == 0) {

@@ -61,7 +61,7 @@ static void reply_retry(fuse_req_t req, const struct emu_call *call, const struc
 	if (g->base_out)
 		out[out_count++] = (struct iovec){(void *)(uintptr_t)call->arg, g->base_out};
 	if (!emu_gather_fits(g)) {
-		emu_log("ioctl 0x%08x: an op reached for more memory than a CUSE retry carries "
+		emu_err("ioctl 0x%08x: an op reached for more memory than a CUSE retry carries "
 			"here; answered EIO",
 			call->cmd);
 		fuse_reply_err(req, EIO);
@@ -86,7 +86,7 @@ void front_reply_ioctl(fuse_req_t req, const struct emu_call *call, int result,
 		if (g) {
 			reply_retry(req, call, g);
 		} else { /* only a gathering transport answers it; never leak it */
-			emu_log("ioctl 0x%08x: asked for a retry outside CUSE's unrestricted "
+			emu_err("ioctl 0x%08x: asked for a retry outside CUSE's unrestricted "
 				"ioctls; answered EIO",
 				call->cmd);
 			fuse_reply_ioctl(req, -EIO, NULL, 0);
@@ -98,7 +98,7 @@ void front_reply_ioctl(fuse_req_t req, const struct emu_call *call, int result,
 		/* Write regions go back after the whole argument, in order. */
 		ssize_t end = emu_gather_written(g);
 		if (end < 0) {
-			emu_log("ioctl 0x%08x: a region before the last written one was not "
+			emu_err("ioctl 0x%08x: a region before the last written one was not "
 				"written whole; answered EIO",
 				call->cmd);
 			fuse_reply_ioctl(req, -EIO, NULL, 0);

@@ -27,11 +27,11 @@ static void log_no_fd(pid_t pid, int result)
 {
 	static atomic_bool logged;
 	if (!atomic_exchange(&logged, true))
-		emu_log("MSHV_CREATE_PARTITION from pid %d was valid, but FUSE and CUSE "
-			"cannot hand the caller a new fd: answered %s, the policy's "
-			"create_partition errno.  Partition and VP fds need a transport that "
-			"installs fds in the caller (the in-process one)",
-			(int)pid, result < 0 ? errname_of(-result) : "a value");
+		emu_warn("MSHV_CREATE_PARTITION from pid %d was valid, but FUSE and CUSE "
+			 "cannot hand the caller a new fd: answered %s, the policy's "
+			 "create_partition errno.  Partition and VP fds need a transport that "
+			 "installs fds in the caller (the in-process one)",
+			 (int)pid, result < 0 ? errname_of(-result) : "a value");
 }
 
 static struct emu_caller caller_of(fuse_req_t req)
@@ -162,12 +162,12 @@ void front_ready(const struct front_options *options, const char *front, const c
 int front_loop(struct fuse_session *session, const struct front_options *options)
 {
 	if (front_hold_start(options) != 0) {
-		emu_log("start: cannot create the thread that answers held calls");
+		emu_err("start: cannot create the thread that answers held calls");
 		return 1;
 	}
 	struct fuse_loop_config *config = fuse_loop_cfg_create();
 	if (!config) {
-		emu_log("start: out of memory");
+		emu_err("start: out of memory");
 		front_hold_stop();
 		return 1;
 	}
@@ -178,7 +178,7 @@ int front_loop(struct fuse_session *session, const struct front_options *options
 	front_sessions_free_all();
 	/* The loop returns the signal that stopped it, or a negative errno. */
 	if (err < 0) {
-		emu_log("serve: %s", strerror(-err));
+		emu_err("serve: %s", strerror(-err));
 		return 1;
 	}
 	return 0;

@@ -13,6 +13,7 @@
 
 #include "core.h"
 #include "gather.h"
+#include "log.h" /* emu_log */
 
 struct front_options {
 	struct emu_core *core;
@@ -135,9 +136,5 @@ int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
 /* front_caller_comm - CALLER's command name from /proc, read once and only
  * when a fault rule asks (emu_caller.get_comm); NULL if it is gone. */
 const char *front_caller_comm(struct emu_caller *caller);
-
-/* emu_log - one line on stderr, after EMU_LOG_NAME (the program's name). */
-__attribute__((format(printf, 1, 2))) void emu_log(const char *fmt, ...);
-extern const char *emu_log_name;
 
 #endif

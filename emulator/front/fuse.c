@@ -210,7 +210,7 @@ static int check_mountpoint(const char *mountpoint)
 		return 0; /* missing, or an error that mkdir will report */
 	bool ours = absolute_path(mountpoint, path, sizeof(path)) && mounted_by_us(path);
 	if (alive && ours) {
-		emu_log("--mountpoint %s: already served by a running mshv-emu; stop it, or "
+		emu_err("--mountpoint %s: already served by a running mshv-emu; stop it, or "
 			"pick another --mountpoint",
 			mountpoint);
 		return -1;
@@ -218,18 +218,19 @@ static int check_mountpoint(const char *mountpoint)
 	if (alive)
 		return 0;
 	if (!ours) {
-		emu_log("--mountpoint %s: Transport endpoint is not connected, and it is not a "
+		emu_err("--mountpoint %s: Transport endpoint is not connected, and it is not a "
 			"mount of mshv-emu's; unmount it first (fusermount3 -u -z %s)",
 			mountpoint, mountpoint);
 		return -1;
 	}
 	if (umount2(path, MNT_DETACH) != 0) {
-		emu_log("--mountpoint %s: a dead mshv-emu mount is in the way and cannot be "
+		emu_err("--mountpoint %s: a dead mshv-emu mount is in the way and cannot be "
 			"detached (%s); run fusermount3 -u -z %s",
 			mountpoint, strerror(errno), mountpoint);
 		return -1;
 	}
-	emu_log("--mountpoint %s: detached the dead mount of a previous mshv-emu", mountpoint);
+	emu_logp(LOG_NOTICE, "--mountpoint %s: detached the dead mount of a previous mshv-emu",
+		 mountpoint);
 	return 0;
 }
 
@@ -243,7 +244,7 @@ static int check_empty(const char *mountpoint)
 	DIR *dir = opendir(mountpoint);
 	if (!dir) {
 		if (errno == ENOTDIR) {
-			emu_log("--mountpoint %s: not a directory; give an empty directory, or a "
+			emu_err("--mountpoint %s: not a directory; give an empty directory, or a "
 				"path that does not exist yet (mshv-emu makes it)",
 				mountpoint);
 			return -1;
@@ -262,7 +263,7 @@ static int check_empty(const char *mountpoint)
 	closedir(dir);
 	if (!count)
 		return 0;
-	emu_log("--mountpoint %s: not empty (it holds `%s`%s), and the mount would hide what is "
+	emu_err("--mountpoint %s: not empty (it holds `%s`%s), and the mount would hide what is "
 		"there until mshv-emu stops; give an empty directory, or a path that does not "
 		"exist yet (mshv-emu makes it)",
 		mountpoint, first, count > 1 ? " and more" : "");
@@ -274,7 +275,7 @@ int front_fuse_run(const struct front_options *options)
 	if (check_mountpoint(options->mountpoint) != 0 || check_empty(options->mountpoint) != 0)
 		return 1;
 	if (mkdir(options->mountpoint, 0755) != 0 && errno != EEXIST) {
-		emu_log("--mountpoint %s: %s", options->mountpoint, strerror(errno));
+		emu_err("--mountpoint %s: %s", options->mountpoint, strerror(errno));
 		return 1;
 	}
 	char arg0[] = "mshv-emu", dash_o[] = "-o";
@@ -286,18 +287,18 @@ int front_fuse_run(const struct front_options *options)
 		fuse_session_new(&args, &fuse_ops, sizeof(fuse_ops), (void *)options);
 	fuse_opt_free_args(&args);
 	if (!session) {
-		emu_log("--front fuse: could not create a FUSE session (see above)");
+		emu_err("--front fuse: could not create a FUSE session (see above)");
 		return 1;
 	}
 	int rc = 1;
 	if (fuse_set_signal_handlers(session) != 0) {
-		emu_log("--front fuse: could not install signal handlers");
+		emu_err("--front fuse: could not install signal handlers");
 		goto out_destroy;
 	}
 	if (options->before_mount && options->before_mount(options->hook_arg) != 0)
 		goto out_signals;
 	if (fuse_session_mount(session, options->mountpoint) != 0) {
-		emu_log("--front fuse: could not mount on %s (is /dev/fuse there, and the "
+		emu_err("--front fuse: could not mount on %s (is /dev/fuse there, and the "
 			"directory not already a mount point?)",
 			options->mountpoint);
 		goto out_signals;
@@ -315,9 +316,9 @@ int front_fuse_run(const struct front_options *options)
 	char absolute[4096 + 256];
 	if (absolute_path(options->mountpoint, absolute, sizeof(absolute)) &&
 	    mounted_by_us(absolute))
-		emu_log("--mountpoint %s: still mounted after the stop (as uid %u); unmount it "
-			"with fusermount3 -u -z %s",
-			options->mountpoint, (unsigned)geteuid(), options->mountpoint);
+		emu_warn("--mountpoint %s: still mounted after the stop (as uid %u); unmount it "
+			 "with fusermount3 -u -z %s",
+			 options->mountpoint, (unsigned)geteuid(), options->mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(session);
 out_destroy:

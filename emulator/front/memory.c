@@ -24,10 +24,10 @@ static int memory_error(const struct front_transport *transport, int err)
 	if (err == EFAULT || err == EIO || err == ESRCH)
 		return -EFAULT;
 	if (!atomic_exchange(&memory_warned, true))
-		emu_log("cannot reach the memory of pid %d (%s): ioctls that follow pointers "
-			"answer %s; mshv-emu needs CAP_SYS_PTRACE for that (root has it, and "
-			"--user keeps it when it is in the bounding set)",
-			(int)transport->pid, strerror(err), errname_of(EMU_NO_CALLER_MEMORY));
+		emu_warn("cannot reach the memory of pid %d (%s): ioctls that follow pointers "
+			 "answer %s; mshv-emu needs CAP_SYS_PTRACE for that (root has it, and "
+			 "--user keeps it when it is in the bounding set)",
+			 (int)transport->pid, strerror(err), errname_of(EMU_NO_CALLER_MEMORY));
 	return -EMU_NO_CALLER_MEMORY;
 }
 

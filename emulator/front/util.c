@@ -1,10 +1,9 @@
 /*
  * util.c - what every part of the daemon (and mshv-emu-run's device)
- * shares: its helper threads, its log line, the caller's command name.
+ * shares: its helper threads, the caller's command name (its log: log.c).
  */
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,18 +17,6 @@ int front_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)
 	int err = pthread_create(thread, NULL, start, arg);
 	pthread_sigmask(SIG_SETMASK, &previous, NULL);
 	return err;
-}
-
-const char *emu_log_name = "mshv-emu";
-
-void emu_log(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s: %s\n", emu_log_name, line);
 }
 
 /* The caller's command name, read only when a fault rule asks for it. */

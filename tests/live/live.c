@@ -198,7 +198,7 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 		if (front_is_run())
 			spawn_run(d, policy, ready_fd, control);
 		const char *bin = env_or("MSHV_EMU_BIN", "mshv-emu");
-		const char *argv[20] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
+		const char *argv[32] = {bin, "--front", front_is_cuse() ? "cuse" : "fuse"};
 		int argc = 3;
 		argv[argc++] = "--name";
 		argv[argc++] = d->name;
@@ -222,6 +222,8 @@ pid_t daemon_spawn(const struct daemon *d, const char *policy, int ready_fd)
 			argv[argc++] = "--user";
 			argv[argc++] = daemon_user(d);
 		}
+		for (size_t i = 0; d->args && d->args[i] && argc < 31; i++)
+			argv[argc++] = d->args[i];
 		/* Out of the bounding set, so not in what exec gives root either. */
 		if (d->drop_ptrace && prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) != 0) {
 			fprintf(stderr, "drop CAP_SYS_PTRACE: %s\n", strerror(errno));

@@ -26,6 +26,8 @@ struct daemon {
 	/* --user: this one, else $MSHV_EMU_USER (the whole suite as a user),
 	 * else none.  Its scratch directory is then the user's. */
 	const char *user;
+	/* More mshv-emu arguments, NULL-terminated, or NULL. */
+	const char *const *args;
 };
 
 /* The daemon a test starts; daemon_teardown (a suite's .fini) stops it. */

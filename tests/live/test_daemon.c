@@ -3,11 +3,13 @@
  * refuses and how it says so, its log lines, the sd_notify protocol, its
  * pidfile and --print-capabilities.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,4 +165,116 @@ Test(daemon_cli, stopped_only_after_serving, .fini = teardown)
 	int status = daemon_stop(d);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
 	cr_expect(log_wait_for(d, "mshv-emu: stopped", 1000));
+}
+
+/* ---- log lines ---- */
+
+/* YYYY-MM-DDTHH:MM:SS.mmmZ, then a space. */
+static bool starts_with_timestamp(const char *line)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+	for (size_t i = 0; i < sizeof(shape) - 1; i++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)line[i]) : line[i] != shape[i])
+			return false;
+	return true;
+}
+
+/* The first line of FILE into LINE. */
+static void first_line(const char *file, char *line, size_t size)
+{
+	FILE *log = fopen(file, "r");
+	cr_assert_not_null(log, "%s: %s", file, strerror(errno));
+	if (!fgets(line, (int)size, log))
+		line[0] = '\0';
+	fclose(log);
+}
+
+Test(daemon_log, lines_start_with_a_utc_timestamp, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	unsetenv("JOURNAL_STREAM");
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	char line[1024];
+	first_line(d->log, line, sizeof(line));
+	cr_expect(starts_with_timestamp(line), "no timestamp: %s", line);
+	cr_expect(strstr(line, "Z mshv-emu: serving "), "%s", line);
+	/* UTC, and now (within a minute). */
+	struct tm tm = {0};
+	cr_assert(strptime(line, "%Y-%m-%dT%H:%M:%S", &tm), "%s", line);
+	time_t logged = timegm(&tm), now = time(NULL);
+	cr_expect(logged <= now && now - logged < 60, "logged at %lld, now %lld", (long long)logged,
+		  (long long)now);
+}
+
+Test(daemon_log, journal_style_gives_syslog_priorities, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	static const char *const args[] = {"--log", "journal", NULL};
+	struct daemon *d = &daemon_under_test;
+	d->args = args;
+	daemon_start(d, NULL);
+	char line[1024];
+	first_line(d->log, line, sizeof(line));
+	cr_expect(!strncmp(line, "<6>serving ", 11), "%s", line);
+	/* An error is <3>, a usage error is not a log line. */
+	char out[4096];
+	const char *argv[] = {emu_bin(),	   "--log",	"journal", "--policy",
+			      "/nonexistent.yaml", "--control", "",	   NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	cr_expect(!strncmp(out, "<3>/nonexistent.yaml: error: no such file", 41), "%s", out);
+	const char *plain[] = {emu_bin(),	    "--log",	 "plain", "--policy",
+			       "/nonexistent.yaml", "--control", "",	  NULL};
+	cr_expect_eq(run_command(plain, out, sizeof(out)), 1, "%s", out);
+	cr_expect(!strncmp(out, "mshv-emu: /nonexistent.yaml: error: no such file", 48), "%s", out);
+	const char *bad[] = {emu_bin(), "--log", "syslog", NULL};
+	cr_expect_eq(run_command(bad, out, sizeof(out)), 2, "%s", out);
+	cr_expect(strstr(out, "--log syslog: expected auto, time, journal or plain"), "%s", out);
+}
+
+/* mshv-emu with stderr on FILE and JOURNAL_STREAM set to STREAM (NULL:
+ * that file's own DEV:INO, as systemd sets it); the first line it logs. */
+static void log_with_journal_stream(const char *stream, char *line, size_t size)
+{
+	char file[] = "/tmp/mshv-journal-XXXXXX";
+	int fd = mkstemp(file);
+	cr_assert_geq(fd, 0);
+	struct stat st;
+	cr_assert_eq(fstat(fd, &st), 0);
+	char value[64];
+	if (stream)
+		snprintf(value, sizeof(value), "%s", stream);
+	else
+		snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		setenv("JOURNAL_STREAM", value, 1);
+		execlp(emu_bin(), emu_bin(), "--policy", "/nonexistent.yaml", "--control", "",
+		       (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	close(fd);
+	first_line(file, line, size);
+	unlink(file);
+}
+
+Test(daemon_log, journal_stream_on_stderr_selects_journal_style)
+{
+	char line[1024];
+	log_with_journal_stream(NULL, line, sizeof(line));
+	cr_expect(!strncmp(line, "<3>/nonexistent.yaml: error: no such file", 41), "%s", line);
+	/* Another stream (a child's stderr was redirected): timestamps. */
+	log_with_journal_stream("1:1", line, sizeof(line));
+	cr_expect(starts_with_timestamp(line), "%s", line);
+	log_with_journal_stream("garbage", line, sizeof(line));
+	cr_expect(starts_with_timestamp(line), "%s", line);
 }
