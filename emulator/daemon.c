@@ -19,6 +19,8 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
 	core_identity(&daemon->core, &before);
 	const char *file = path ? path : daemon->policy_path;
 	int rc = 1;
+	if (daemon->reloading)
+		daemon->reloading(daemon, file);
 	if (!file) {
 		emu_warn("reload: serving the embedded default (no --policy): nothing to reload");
 		if (report)
@@ -65,6 +67,8 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
 		emu_logp(LOG_NOTICE, "reload: device name and mode take effect at the next start");
 	rc = 0;
 out:
+	if (daemon->reloaded)
+		daemon->reloaded(daemon, file, rc);
 	pthread_mutex_unlock(&daemon->reload_lock);
 	return rc;
 }

@@ -30,6 +30,11 @@ struct daemon {
 	 * neither pthread_kill nor sigwait orders memory, so it is atomic. */
 	pthread_t reloader;
 	atomic_bool reloader_stopping;
+	/* Around every reload (SIGHUP or mshvctl), under reload_lock, if not
+	 * NULL: FILE is the policy read (NULL: the embedded default); RC is
+	 * daemon_reload's.  The service manager is told (main.c). */
+	void (*reloading)(struct daemon *daemon, const char *file);
+	void (*reloaded)(struct daemon *daemon, const char *file, int rc);
 };
 
 /*

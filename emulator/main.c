@@ -29,6 +29,7 @@
 
 #include "daemon.h"
 #include "front/hold.h"
+#include "notify.h"
 #include "privileges.h"
 
 #define DEFAULT_MOUNTPOINT "/run/mshv-emu"
@@ -388,7 +389,7 @@ struct start {
 	enum front_kind kind;
 	struct privileges *user; /* NULL without --user */
 	bool reloading;		 /* the reload thread runs */
-	bool started;		 /* the node was served */
+	bool served;		 /* the node served (front_ready) */
 };
 
 static int before_mount(void *arg)
@@ -434,8 +435,53 @@ static int node_made(void *arg)
 	start->reloading = true;
 	if (*start->options->control && control_serve() != 0)
 		return 1;
-	start->started = true;
 	return 0;
+}
+
+/* ---- the service manager (sd_notify) ---- */
+
+/* "NODE: front F, profile P, policy SOURCE, generation N" into OUT. */
+static void serving_status(struct daemon *daemon, char *out, size_t size)
+{
+	char node[4096];
+	struct core_identity id;
+	daemon->node_path(node, sizeof(node));
+	core_identity(&daemon->core, &id);
+	snprintf(out, size, "%s: front %s, profile %s, policy %s, generation %llu", node,
+		 daemon->front, profile_get(id.profile)->name, id.source,
+		 (unsigned long long)id.generation);
+}
+
+static void notify_ready(void *arg, const char *path)
+{
+	struct start *start = arg;
+	char status[512];
+	(void)path;
+	start->served = true;
+	serving_status(start->daemon, status, sizeof(status));
+	notify_send("READY=1\nSTATUS=Serving %s", status);
+}
+
+static void notify_reloading(struct daemon *daemon, const char *file)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	(void)daemon;
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s",
+		    (unsigned long long)now.tv_sec * 1000000ull +
+			    (unsigned long long)now.tv_nsec / 1000,
+		    file ? file : "<embedded default>");
+}
+
+static void notify_reloaded(struct daemon *daemon, const char *file, int rc)
+{
+	char status[512];
+	serving_status(daemon, status, sizeof(status));
+	if (rc == 0)
+		notify_send("READY=1\nSTATUS=Serving %s", status);
+	else
+		notify_send("READY=1\nSTATUS=Reload of %s rejected (see the log); still serving %s",
+			    file ? file : "<embedded default>", status);
 }
 
 int main(int argc, char **argv)
@@ -446,6 +492,7 @@ int main(int argc, char **argv)
 		return exit_code;
 	log_set_style(options.log);
 	fuse_set_log_func(log_from_fuse);
+	notify_open(); /* before --user's switch, and before any thread */
 	struct privileges user = {0};
 	if (options.user && privileges_lookup(options.user, &user) != 0)
 		return 1;
@@ -496,6 +543,8 @@ int main(int argc, char **argv)
 	daemon.held_count = front_hold_count;
 	daemon.release_held = front_hold_release;
 	daemon.node_path = front_node_path;
+	daemon.reloading = notify_reloading;
+	daemon.reloaded = notify_reloaded;
 	pthread_mutex_init(&daemon.reload_lock, NULL);
 	if (options.policy_path && !(daemon.policy_path = strdup(options.policy_path)))
 		goto out_policy;
@@ -529,21 +578,25 @@ int main(int argc, char **argv)
 		.owner_gid = getegid(),
 		.before_mount = before_mount,
 		.node_made = node_made,
+		.ready = notify_ready,
 		.hook_arg = &start,
 	};
 	rc = kind == FRONT_CUSE ? front_cuse_run(&daemon.front_options)
 				: front_fuse_run(&daemon.front_options);
 
+	if (start.served)
+		notify_send("STOPPING=1\nSTATUS=Stopping");
 	control_stop();
 	if (start.reloading)
 		daemon_reloader_stop(&daemon);
 	core_fini(&daemon.core);
 	free(daemon.policy_path);
-	if (start.started)
+	if (start.served)
 		emu_log("stopped");
 out_policy:
 	policy_free(snap);
 out_user:
 	privileges_free(&user);
+	notify_close();
 	return rc;
 }

@@ -153,10 +153,12 @@ void front_ready(const struct front_options *options, const char *front, const c
 	emu_log("serving %s (front %s, profile %s, mode %04o, policy %s %s, generation %llu)", path,
 		front, profile_get(id.profile)->name, options->mode, id.source, id.digest,
 		(unsigned long long)id.generation);
-	if (options->ready_fd < 0)
-		return;
-	dprintf(options->ready_fd, "ready %s\n", path);
-	close(options->ready_fd);
+	if (options->ready_fd >= 0) {
+		dprintf(options->ready_fd, "ready %s\n", path);
+		close(options->ready_fd);
+	}
+	if (options->ready)
+		options->ready(options->hook_arg, path);
 }
 
 int front_loop(struct fuse_session *session, const struct front_options *options)

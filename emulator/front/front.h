@@ -34,6 +34,9 @@ struct front_options {
 	 */
 	int (*before_mount)(void *hook_arg);
 	int (*node_made)(void *hook_arg);
+	/* ready (may be NULL): front_ready's last step, the node at PATH
+	 * serving (the loop starts next). */
+	void (*ready)(void *hook_arg, const char *path);
 	void *hook_arg;
 };
 
@@ -114,8 +117,9 @@ void front_write(fuse_req_t req, const char *buf, size_t size, off_t off,
 void front_ioctl(fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
 		 unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
-/* front_ready - the node at PATH exists: log the start line and signal
- * readiness on options->ready_fd (a line "ready PATH\n", then close). */
+/* front_ready - the node at PATH exists: log the start line, signal
+ * readiness on options->ready_fd (a line "ready PATH\n", then close), then
+ * call options->ready. */
 void front_ready(const struct front_options *options, const char *front, const char *path);
 
 /* front_node_path - the node being served, into OUT ("" before front_ready). */

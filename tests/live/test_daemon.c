@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -189,6 +194,19 @@ static void first_line(const char *file, char *line, size_t size)
 	fclose(log);
 }
 
+/* The line of FILE that holds TEXT into LINE ("" if none). */
+static void line_with(const char *file, const char *text, char *line, size_t size)
+{
+	FILE *log = fopen(file, "r");
+	cr_assert_not_null(log, "%s: %s", file, strerror(errno));
+	while (fgets(line, (int)size, log))
+		if (strstr(line, text))
+			break;
+	if (!strstr(line, text))
+		line[0] = '\0';
+	fclose(log);
+}
+
 Test(daemon_log, lines_start_with_a_utc_timestamp, .fini = teardown)
 {
 	if (front_is_run())
@@ -197,7 +215,7 @@ Test(daemon_log, lines_start_with_a_utc_timestamp, .fini = teardown)
 	struct daemon *d = &daemon_under_test;
 	daemon_start(d, NULL);
 	char line[1024];
-	first_line(d->log, line, sizeof(line));
+	line_with(d->log, "serving", line, sizeof(line));
 	cr_expect(starts_with_timestamp(line), "no timestamp: %s", line);
 	cr_expect(strstr(line, "Z mshv-emu: serving "), "%s", line);
 	/* UTC, and now (within a minute). */
@@ -217,7 +235,7 @@ Test(daemon_log, journal_style_gives_syslog_priorities, .fini = teardown)
 	d->args = args;
 	daemon_start(d, NULL);
 	char line[1024];
-	first_line(d->log, line, sizeof(line));
+	line_with(d->log, "serving", line, sizeof(line));
 	cr_expect(!strncmp(line, "<6>serving ", 11), "%s", line);
 	/* An error is <3>, a usage error is not a log line. */
 	char out[4096];
@@ -277,4 +295,157 @@ Test(daemon_log, journal_stream_on_stderr_selects_journal_style)
 	cr_expect(starts_with_timestamp(line), "%s", line);
 	log_with_journal_stream("garbage", line, sizeof(line));
 	cr_expect(starts_with_timestamp(line), "%s", line);
+}
+
+/* ---- sd_notify ---- */
+
+/* A service manager's end of NOTIFY_SOCKET: a datagram socket, bound to an
+ * abstract name or a path, named in NOTIFY_SOCKET for the daemons this
+ * process starts. */
+struct receiver {
+	int fd;
+	char name[108]; /* as NOTIFY_SOCKET spells it */
+	char dir[64];	/* a path socket's directory, or "" */
+};
+
+static void receiver_open(struct receiver *r, bool abstract)
+{
+	static unsigned serial;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	socklen_t size;
+	r->dir[0] = '\0';
+	if (abstract) {
+		snprintf(r->name, sizeof(r->name), "@mshv-notify-%d-%u", (int)getpid(), serial++);
+		memcpy(addr.sun_path, r->name, strlen(r->name));
+		addr.sun_path[0] = '\0';
+		size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(r->name));
+	} else {
+		scratch(r->dir, sizeof(r->dir));
+		snprintf(r->name, sizeof(r->name), "%s/notify.sock", r->dir);
+		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", r->name);
+		size = sizeof(addr);
+	}
+	r->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(r->fd, 0);
+	cr_assert_eq(bind(r->fd, (struct sockaddr *)&addr, size), 0, "bind %s: %s", r->name,
+		     strerror(errno));
+	cr_assert_eq(setenv("NOTIFY_SOCKET", r->name, 1), 0);
+}
+
+static void receiver_close(struct receiver *r)
+{
+	unsetenv("NOTIFY_SOCKET");
+	close(r->fd);
+	if (r->dir[0])
+		rm_scratch(r->dir);
+}
+
+/* The next datagram, waited for until DEADLINE_MS; false when none came. */
+static bool receive(struct receiver *r, char *message, size_t size, int deadline_ms)
+{
+	struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+	if (poll(&pfd, 1, deadline_ms) != 1)
+		return false;
+	ssize_t got = recv(r->fd, message, size - 1, 0);
+	if (got < 0)
+		return false;
+	message[got] = '\0';
+	return true;
+}
+
+/* The next datagram, which must hold every one of WANT (NULL-terminated). */
+static void expect_message(struct receiver *r, const struct daemon *d, const char *const want[])
+{
+	char message[2048];
+	if (!receive(r, message, sizeof(message), 10000)) {
+		print_log(d);
+		cr_assert_fail("no datagram on NOTIFY_SOCKET within 10 s (wanted %s)", want[0]);
+	}
+	for (size_t i = 0; want[i]; i++)
+		cr_expect(strstr(message, want[i]), "no \"%s\" in the datagram:\n%s", want[i],
+			  message);
+}
+
+static int ctl(const struct daemon *d, char *out, size_t size, const char *const args[])
+{
+	char socket[128];
+	const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", socket};
+	int argc = 3;
+	control_of(d, d->pid, socket, sizeof(socket));
+	for (int i = 0; args[i] && argc < 15; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	return run_command(argv, out, size);
+}
+
+/* READY=1 once serving; RELOADING=1 then READY=1 around each reload, good
+ * or bad, by SIGHUP or mshvctl; STOPPING=1 at the stop. */
+Test(daemon_notify, ready_reloading_stopping_over_an_abstract_socket, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	struct receiver r;
+	receiver_open(&r, true);
+	struct daemon *d = &daemon_under_test;
+	char policy[512], status[600];
+	policy_path("default.yaml", policy, sizeof(policy));
+	daemon_start(d, policy);
+	unsetenv("NOTIFY_SOCKET");
+	snprintf(status, sizeof(status), "STATUS=Serving %s: front %s, profile negotiated", d->node,
+		 front_is_cuse() ? "cuse" : "fuse");
+	expect_message(&r, d, (const char *[]){"READY=1", status, "generation 1", NULL});
+
+	kill(d->pid, SIGHUP);
+	expect_message(&r, d,
+		       (const char *[]){"RELOADING=1\n", "MONOTONIC_USEC=", "STATUS=Reloading ",
+					"default.yaml", NULL});
+	expect_message(&r, d, (const char *[]){"READY=1", "STATUS=Serving ", "generation 2", NULL});
+
+	char bad[128], out[4096];
+	snprintf(bad, sizeof(bad), "%s/bad.yaml", d->dir);
+	FILE *file = fopen(bad, "w");
+	cr_assert_not_null(file);
+	fprintf(file, "profile: nonsense\n");
+	fclose(file);
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"reload", bad, NULL}), 1, "%s", out);
+	expect_message(&r, d, (const char *[]){"RELOADING=1\n", bad, NULL});
+	expect_message(&r, d,
+		       (const char *[]){"READY=1", "STATUS=Reload of ",
+					"rejected (see the log); "
+					"still serving ",
+					"generation 2", NULL});
+
+	int stopped = daemon_stop(d);
+	cr_expect(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0, "status 0x%x", stopped);
+	expect_message(&r, d, (const char *[]){"STOPPING=1", NULL});
+	receiver_close(&r);
+}
+
+Test(daemon_notify, ready_over_a_path_socket, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	struct receiver r;
+	receiver_open(&r, false);
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	expect_message(&r, d, (const char *[]){"READY=1", "STATUS=Serving ", d->node, NULL});
+	daemon_stop(d);
+	expect_message(&r, d, (const char *[]){"STOPPING=1", NULL});
+	receiver_close(&r);
+}
+
+/* A NOTIFY_SOCKET nothing listens on: said once, and the daemon serves. */
+Test(daemon_notify, unreachable_socket_is_logged_and_ignored, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	setenv("NOTIFY_SOCKET", "@mshv-notify-nobody-listens", 1);
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	cr_expect(log_wait_for(d, "NOTIFY_SOCKET=@mshv-notify-nobody-listens: Connection refused",
+			       1000));
+	cr_expect(log_wait_for(d, "serving ", 1000));
 }
