@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "front/hold.h"
 #include "notify.h"
+#include "pidfile.h"
 #include "privileges.h"
 
 #define DEFAULT_MOUNTPOINT "/run/mshv-emu"
@@ -51,6 +52,7 @@ struct daemon_options {
 	const char *trace;   /* transcript file, or NULL */
 	const char *cpus;    /* --cpu LIST, or NULL */
 	const char *user;    /* --user NAME, or NULL */
+	const char *pidfile; /* --pidfile FILE, or NULL */
 	int ready_fd;
 	enum log_style log;
 };
@@ -59,7 +61,7 @@ static const char usage_text[] =
 	"usage: mshv-emu [--policy FILE] [--front cuse|fuse|auto] [--name NAME]\n"
 	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET]\n"
 	"                [--control-group GROUP] [--trace FILE] [--cpu LIST] [--user USER]\n"
-	"                [--log auto|time|journal|plain]\n"
+	"                [--log auto|time|journal|plain] [--pidfile FILE]\n"
 	"       mshv-emu --check FILE...\n"
 	"       mshv-emu -h | --help | --version\n";
 
@@ -89,6 +91,9 @@ static const char help_text[] =
 	"                    timestamp), journal (a <N> syslog priority, for systemd's\n"
 	"                    journal), plain (the name only), or auto (the default:\n"
 	"                    journal when stderr is the journal's, else time)\n"
+	"  --pidfile FILE    write the daemon's pid to FILE (mode 0644), locked while it\n"
+	"                    runs and removed at the stop; refused if a running mshv-emu\n"
+	"                    holds it, replaced if the one that wrote it is gone\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.\n";
@@ -260,6 +265,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"cpu", required_argument, NULL, 'C'},
 		{"user", required_argument, NULL, 'u'},
 		{"log", required_argument, NULL, 'L'},
+		{"pidfile", required_argument, NULL, 'P'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -323,6 +329,11 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			if (log_style_parse(optarg, &options->log) != 0)
 				return usage_error(
 					"--log %s: expected auto, time, journal or plain", optarg);
+			break;
+		case 'P':
+			if (!*optarg)
+				return usage_error("--pidfile needs a FILE, not %s", "\"\"");
+			options->pidfile = optarg;
 			break;
 		case 'u':
 			options->user = optarg;
@@ -497,7 +508,7 @@ int main(int argc, char **argv)
 	if (options.user && privileges_lookup(options.user, &user) != 0)
 		return 1;
 
-	int rc = 1;
+	int rc = 1, pidfile = -1;
 	struct policy_snapshot *snap = load_policy(options.policy_path);
 	if (!snap)
 		goto out_user;
@@ -514,6 +525,8 @@ int main(int argc, char **argv)
 	if (options.user &&
 	    privileges_preflight(&user, kind == FRONT_FUSE ? options.mountpoint : NULL,
 				 options.control) != 0)
+		goto out_policy;
+	if (options.pidfile && (pidfile = pidfile_create(options.pidfile)) < 0)
 		goto out_policy;
 	char name[POLICY_NAME_MAX];
 	snprintf(name, sizeof(name), "%s", options.name ? options.name : snap->device_name);
@@ -594,6 +607,7 @@ int main(int argc, char **argv)
 	if (start.served)
 		emu_log("stopped");
 out_policy:
+	pidfile_remove(options.pidfile, pidfile);
 	policy_free(snap);
 out_user:
 	privileges_free(&user);

@@ -449,3 +449,96 @@ Test(daemon_notify, unreachable_socket_is_logged_and_ignored, .fini = teardown)
 			       1000));
 	cr_expect(log_wait_for(d, "serving ", 1000));
 }
+
+/* ---- --pidfile ---- */
+
+/* FILE's content as a number, or -1. */
+static long pid_in(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	long pid = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = -1;
+		fclose(f);
+	}
+	return pid;
+}
+
+Test(daemon_pidfile, written_locked_and_removed, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	char dir[64], pidfile[96], out[4096];
+	scratch(dir, sizeof(dir));
+	chmod(dir, 0755); /* --user's daemon removes it: the directory is root's */
+	snprintf(pidfile, sizeof(pidfile), "%s/mshv-emu.pid", dir);
+	const char *args[] = {"--pidfile", pidfile, NULL};
+	struct daemon *d = &daemon_under_test;
+	d->args = args;
+	daemon_start(d, NULL);
+	struct stat st;
+	cr_assert_eq(stat(pidfile, &st), 0, "%s: %s", pidfile, strerror(errno));
+	cr_expect_eq(st.st_mode & 07777, 0644, "mode %04o", st.st_mode & 07777);
+	cr_expect_eq(pid_in(pidfile), (long)d->pid);
+
+	/* A second daemon on the same pidfile is refused, and leaves it be. */
+	const char *argv[] = {emu_bin(), "--pidfile", pidfile,	      "--control",	  "",
+			      "--front", "fuse",      "--mountpoint", "/nonexistent/mnt", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	char want[200];
+	snprintf(want, sizeof(want),
+		 "--pidfile %s: mshv-emu pid %d is running with this pidfile; stop it, or pick "
+		 "another --pidfile",
+		 pidfile, (int)d->pid);
+	cr_expect(strstr(out, want), "missing \"%s\" in:\n%s", want, out);
+	cr_expect_eq(pid_in(pidfile), (long)d->pid, "the refused daemon touched the pidfile");
+
+	int status = daemon_stop(d);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	if (daemon_user(d)) /* as the user it may not remove a file in root's directory */
+		cr_expect(log_wait_for(d, "cannot remove it as uid", 1000));
+	else
+		cr_expect_neq(access(pidfile, F_OK), 0, "%s outlived the daemon", pidfile);
+	rm_scratch(dir);
+}
+
+/* One a killed daemon left (nothing holds its lock) is replaced. */
+Test(daemon_pidfile, stale_one_is_replaced, .fini = teardown)
+{
+	if (front_is_run())
+		cr_skip_test("mshv-emu-run's device is not the daemon");
+	char dir[64], pidfile[96];
+	scratch(dir, sizeof(dir));
+	snprintf(pidfile, sizeof(pidfile), "%s/mshv-emu.pid", dir);
+	FILE *f = fopen(pidfile, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "999999999\n");
+	fclose(f);
+	const char *args[] = {"--pidfile", pidfile, NULL};
+	struct daemon *d = &daemon_under_test;
+	d->args = args;
+	daemon_start(d, NULL);
+	cr_expect_eq(pid_in(pidfile), (long)d->pid);
+	cr_expect(log_wait_for(d, "replacing a stale pidfile (pid 999999999 ended", 1000));
+	daemon_stop(d);
+	rm_scratch(dir);
+}
+
+Test(daemon_pidfile, symlink_and_missing_directory_are_refused)
+{
+	char dir[64], link[96], target[96], out[4096];
+	scratch(dir, sizeof(dir));
+	snprintf(link, sizeof(link), "%s/link.pid", dir);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	cr_assert_eq(symlink(target, link), 0);
+	const char *argv[] = {emu_bin(), "--pidfile", link, "--control", "", NULL};
+	cr_expect_eq(run_command(argv, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "link.pid: a symlink, which is not followed"), "%s", out);
+	cr_expect_neq(access(target, F_OK), 0, "the symlink was followed");
+	const char *missing[] = {emu_bin(),   "--pidfile", "/nonexistent/mshv-emu.pid",
+				 "--control", "",	   NULL};
+	cr_expect_eq(run_command(missing, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "--pidfile /nonexistent/mshv-emu.pid: no such directory"), "%s", out);
+	rm_scratch(dir);
+}
