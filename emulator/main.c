@@ -29,6 +29,7 @@
 
 #include "daemon.h"
 #include "front/hold.h"
+#include "json.h"
 #include "notify.h"
 #include "pidfile.h"
 #include "privileges.h"
@@ -63,7 +64,7 @@ static const char usage_text[] =
 	"                [--control-group GROUP] [--trace FILE] [--cpu LIST] [--user USER]\n"
 	"                [--log auto|time|journal|plain] [--pidfile FILE]\n"
 	"       mshv-emu --check FILE...\n"
-	"       mshv-emu -h | --help | --version\n";
+	"       mshv-emu -h | --help | --version | --print-capabilities\n";
 
 static const char help_text[] =
 	"\n"
@@ -94,6 +95,10 @@ static const char help_text[] =
 	"  --pidfile FILE    write the daemon's pid to FILE (mode 0644), locked while it\n"
 	"                    runs and removed at the stop; refused if a running mshv-emu\n"
 	"                    holds it, replaced if the one that wrote it is gone\n"
+	"  --print-capabilities\n"
+	"                    print one JSON object: the fronts, mshv-emu-run's transports,\n"
+	"                    the profiles and the features of this build, and the fronts\n"
+	"                    usable here now\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.\n";
@@ -141,6 +146,62 @@ static void sighup_noop(int sig)
 static void log_from_fuse(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	emu_vlogp((int)level, fmt, ap);
+}
+
+/* ---- --print-capabilities ---- */
+
+static void json_list(const char *key, const char *const *items, size_t count, bool last)
+{
+	printf("\"%s\":[", key);
+	for (size_t i = 0; i < count; i++) {
+		json_string(stdout, items[i], 64);
+		if (i + 1 < count)
+			putchar(',');
+	}
+	printf("]%s", last ? "" : ",");
+}
+
+/* What this build can do, for scripts: one JSON object on stdout. */
+static int print_capabilities(void)
+{
+	static const char *const fronts[] = {"cuse", "fuse"};
+	/* mshv-emu-run --transport, and --in-process where it is built. */
+	static const char *const transports[] = {
+		"preload",    "seccomp", "fuse", "cuse",
+#ifdef MSHV_EMU_HAVE_INPROC
+		"in-process",
+#endif
+	};
+	static const char *const profiles[] = {
+#define X(id, name) name,
+		MSHV_EMU_PROFILES(X)
+#undef X
+	};
+	/* check: --check; control-socket, control-group: mshvctl's; faults: the
+	 * policy's faults: and mshvctl fault/inject; log-journal, log-time:
+	 * --log; reload: SIGHUP and mshvctl reload; transcript: --trace and
+	 * mshvctl trace; cpu-affinity: --cpu; user: --user. */
+	static const char *const features[] = {
+		"check",  "control-socket", "control-group", "cpu-affinity",
+		"faults", "log-journal",    "log-time",	     "pidfile",
+		"reload", "sd-notify",	    "transcript",    "user",
+	};
+	const char *usable[2];
+	size_t usable_count = 0;
+	if (access("/dev/cuse", R_OK | W_OK) == 0)
+		usable[usable_count++] = "cuse";
+	if (access("/dev/fuse", R_OK | W_OK) == 0)
+		usable[usable_count++] = "fuse";
+	printf("{\"name\":\"mshv-emu\",\"version\":");
+	json_string(stdout, MSHV_EMU_VERSION, 64);
+	putchar(',');
+	json_list("fronts", fronts, sizeof(fronts) / sizeof(fronts[0]), false);
+	json_list("usable_fronts", usable, usable_count, false);
+	json_list("transports", transports, sizeof(transports) / sizeof(transports[0]), false);
+	json_list("profiles", profiles, sizeof(profiles) / sizeof(profiles[0]), false);
+	json_list("features", features, sizeof(features) / sizeof(features[0]), true);
+	printf("}\n");
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* ---- options ---- */
@@ -251,7 +312,8 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 {
 	enum {
 		OPT_CHECK = 256,
-		OPT_VERSION
+		OPT_VERSION,
+		OPT_CAPABILITIES
 	};
 	static const struct option longopts[] = {
 		{"policy", required_argument, NULL, 'p'},
@@ -269,6 +331,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"print-capabilities", no_argument, NULL, OPT_CAPABILITIES},
 		{NULL, 0, NULL, 0},
 	};
 	*options = (struct daemon_options){.front = FRONT_AUTO,
@@ -353,6 +416,8 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		case 'h':
 			printf("%s%s", usage_text, help_text);
 			return 0;
+		case OPT_CAPABILITIES:
+			return print_capabilities();
 		case OPT_VERSION:
 			printf("mshv-emu %s\n", MSHV_EMU_VERSION);
 			return 0;

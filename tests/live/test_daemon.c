@@ -542,3 +542,35 @@ Test(daemon_pidfile, symlink_and_missing_directory_are_refused)
 	cr_expect(strstr(out, "--pidfile /nonexistent/mshv-emu.pid: no such directory"), "%s", out);
 	rm_scratch(dir);
 }
+
+/* ---- --print-capabilities ---- */
+
+Test(daemon_cli, print_capabilities_is_one_json_object)
+{
+	char out[8192], file[] = "/tmp/mshv-caps-XXXXXX";
+	const char *argv[] = {emu_bin(), "--print-capabilities", NULL};
+	cr_assert_eq(run_command(argv, out, sizeof(out)), 0, "%s", out);
+	int fd = mkstemp(file);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+	close(fd);
+	/* Parsed by a JSON parser, not by eye. */
+	const char *check[] = {"python3", "-m", "json.tool", file, NULL};
+	char parsed[16384];
+	cr_expect_eq(run_command(check, parsed, sizeof(parsed)), 0, "%s\n%s", out, parsed);
+	const char *script =
+		"import json, sys\n"
+		"caps = json.load(open(sys.argv[1]))\n"
+		"assert caps['name'] == 'mshv-emu', caps\n"
+		"assert caps['version'], caps\n"
+		"assert set(caps['fronts']) == {'cuse', 'fuse'}, caps\n"
+		"assert set(caps['usable_fronts']) <= {'cuse', 'fuse'}, caps\n"
+		"assert {'preload', 'seccomp'} <= set(caps['transports']), caps\n"
+		"assert {'negotiated', 'rfc-2020', 'microsoft'} <= set(caps['profiles']), caps\n"
+		"assert {'sd-notify', 'pidfile', 'reload', 'faults', 'transcript',\n"
+		"        'control-socket', 'log-journal'} <= set(caps['features']), caps\n";
+	const char *keys[] = {"python3", "-c", script, file, NULL};
+	cr_expect_eq(run_command(keys, parsed, sizeof(parsed)), 0, "%s\n%s", out, parsed);
+	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
+	unlink(file);
+}
