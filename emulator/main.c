@@ -74,7 +74,8 @@ static const char help_text[] =
 	"                    fuse: a file DIR/NAME on a FUSE mount;\n"
 	"                    auto (default): cuse when /dev/cuse exists, else fuse\n"
 	"  --name NAME       device or file name (default: the policy's device.name)\n"
-	"  --mountpoint DIR  FUSE front: where to mount (default " DEFAULT_MOUNTPOINT ")\n"
+	"  --mountpoint DIR  FUSE front: where to mount, an empty directory or a new one\n"
+	"                    (default " DEFAULT_MOUNTPOINT ")\n"
 	"  --ready-fd N      write \"ready PATH\\n\" to fd N once the node exists, then close it\n"
 	"  --control SOCKET  where mshvctl connects (default " DEFAULT_CONTROL "; \"\" for none):\n"
 	"                    mode 0600, in a directory only this user (or root) can write\n"
@@ -101,7 +102,8 @@ static const char help_text[] =
 	"                    usable here now\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
-	"SIGTERM and SIGINT stop cleanly.\n";
+	"SIGTERM and SIGINT stop cleanly.  With NOTIFY_SOCKET set, it tells the service\n"
+	"manager READY=1, RELOADING=1 and STOPPING=1 (sd_notify; docs/service.md).\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
@@ -578,7 +580,10 @@ int main(int argc, char **argv)
 	if (!snap)
 		goto out_user;
 	if (options.ready_fd >= 0 && fcntl(options.ready_fd, F_GETFD) < 0) {
-		emu_err("--ready-fd %d: not an open file descriptor", options.ready_fd);
+		emu_err("--ready-fd %d: not an open file descriptor; open it where mshv-emu is "
+			"started (a shell's %d>FILE, or a pipe's end the caller keeps), or drop "
+			"--ready-fd",
+			options.ready_fd, options.ready_fd);
 		goto out_policy;
 	}
 	/* Before any thread exists: every thread inherits the mask. */
