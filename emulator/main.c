@@ -275,13 +275,33 @@ static int pin_cpus(const char *text)
 	CPU_AND(&missing, &wanted, &allowed);
 	CPU_XOR(&missing, &missing, &wanted);
 	if (CPU_COUNT(&missing)) {
-		char absent[256], present[256];
-		format_cpus(&missing, absent, sizeof(absent));
+		/* Not here at all, or online but not for us (taskset, a cpuset). */
+		char text_online[256] = "", gone[256], barred[256], present[256];
+		cpu_set_t online, absent, excluded;
+		FILE *file = fopen("/sys/devices/system/cpu/online", "r");
+		if (file && fgets(text_online, sizeof(text_online), file))
+			text_online[strcspn(text_online, "\n")] = '\0';
+		if (file)
+			fclose(file);
+		if (parse_cpus(text_online, &online) != 0)
+			CPU_ZERO(&online);
+		CPU_AND(&excluded, &missing, &online);
+		CPU_XOR(&absent, &missing, &excluded);
+		format_cpus(&absent, gone, sizeof(gone));
+		format_cpus(&excluded, barred, sizeof(barred));
 		format_cpus(&allowed, present, sizeof(present));
-		emu_err("--cpu %s: no CPU%s %s here; this process may run on CPU%s %s: pick "
-			"among them",
-			text, CPU_COUNT(&missing) > 1 ? "s" : "", absent,
-			CPU_COUNT(&allowed) > 1 ? "s" : "", present);
+		char why[600];
+		int n = 0;
+		if (CPU_COUNT(&absent))
+			n = snprintf(why, sizeof(why), "no CPU%s %s here",
+				     CPU_COUNT(&absent) > 1 ? "s" : "", gone);
+		if (CPU_COUNT(&excluded))
+			snprintf(why + n, sizeof(why) - (size_t)n,
+				 "%sCPU%s %s %s not this process's (taskset, or a cgroup's cpuset)",
+				 n ? ", and " : "", CPU_COUNT(&excluded) > 1 ? "s" : "", barred,
+				 CPU_COUNT(&excluded) > 1 ? "are" : "is");
+		emu_err("--cpu %s: %s; this process may run on CPU%s %s: pick among them", text,
+			why, CPU_COUNT(&allowed) > 1 ? "s" : "", present);
 		return -1;
 	}
 	if (sched_setaffinity(0, sizeof(wanted), &wanted) != 0) {

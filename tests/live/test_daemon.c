@@ -158,6 +158,15 @@ Test(daemon_cli, cpu_that_does_not_exist_names_those_that_do)
 	const char *some[] = {emu_bin(), "--cpu", "0,1000-1001", "--control", "", NULL};
 	cr_expect_eq(run_command(some, out, sizeof(out)), 1, "%s", out);
 	cr_expect(strstr(out, "no CPUs 1000-1001 here"), "%s", out);
+	/* Online, but not for this process: said so, not "no CPU". */
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || access("/usr/bin/taskset", X_OK) != 0)
+		return;
+	const char *barred[] = {"/usr/bin/taskset", "-c", "0", emu_bin(), "--cpu", "1",
+				"--control",	    "",	  NULL};
+	cr_expect_eq(run_command(barred, out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "--cpu 1: CPU 1 is not this process's (taskset, or a cgroup's "
+			      "cpuset); this process may run on CPU 0: pick among them"),
+		  "%s", out);
 }
 
 /* "stopped" only after it served. */
