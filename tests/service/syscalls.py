@@ -5,8 +5,8 @@ Runs mshv-emu over FUSE under strace -f through a whole life (start, a
 probe's ioctls, mshvctl status, stats, reload and a transcript, SIGHUP,
 SIGTERM), as root and with --user nobody, and fails if it made a system
 call outside @system-service and @mount (systemd/mshv-emu-fuse.service's
-filter; the CUSE unit's is @system-service, and the CUSE front makes no
-call the FUSE front does not but mount).  Skips (77) without strace,
+filter; the CUSE unit's is @system-service: the CUSE front, which needs
+a kernel with CUSE, is not traced).  Skips (77) without strace,
 systemd-analyze, root or /dev/fuse.
 """
 import functools
