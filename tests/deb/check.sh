@@ -87,6 +87,14 @@ for prog in mshv-emu mshv-probe mshvctl mshv-emu-run; do
 	[ "$got" = "$prog $version" ] || die "the packaged $prog --version says \"$got\", expected \"$prog $version\""
 done
 
+for unit in mshv-emu.service mshv-emu-fuse.service; do
+	file=$root/lib/systemd/system/$unit
+	[ -f "$file" ] || die "no /lib/systemd/system/$unit in the package"
+	grep -q '^ExecStart=/usr/bin/mshv-emu ' "$file" ||
+		die "the packaged $unit does not start /usr/bin/mshv-emu: $(grep ^Exec "$file")"
+done
+say "the package has both systemd units, starting /usr/bin/mshv-emu"
+
 shim=$usr/lib/$multiarch/mshv-emu/libmshv-emu-preload.so
 [ -f "$shim" ] || die "no /usr/lib/$multiarch/mshv-emu/libmshv-emu-preload.so in the package"
 unset MSHV_EMU_PRELOAD LD_PRELOAD

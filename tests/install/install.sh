@@ -5,7 +5,8 @@
 # programs, the shim, the header, mshv-emu.pc (which pkg-config reads
 # against the DESTDIR), every policy (each passes the installed
 # mshv-emu --check) and the docs; the installed mshv-emu-run finds the
-# installed shim, and the build tree's finds the build tree's.
+# installed shim, and the build tree's finds the build tree's; the systemd
+# units name the installed programs.
 set -eu -o pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
@@ -36,6 +37,16 @@ for lib in "${libs[@]}"; do
 done
 [ -f "$usr/$includedir/mshv-emu/mshv_emu.h" ] || bad "no /usr/$includedir/mshv-emu/mshv_emu.h"
 [ ! -e "$usr/$includedir/linux" ] || bad "/usr/$includedir/linux/ is the kernel's, yet something was installed there"
+# The systemd units, naming the installed programs.
+for unit in mshv-emu.service mshv-emu-fuse.service; do
+	file=$usr/lib/systemd/system/$unit
+	if [ ! -f "$file" ]; then
+		bad "no /usr/lib/systemd/system/$unit"
+	elif ! grep -q "^ExecStart=/usr/$bindir/mshv-emu " "$file" ||
+		! grep -q "^ExecReload=/usr/$bindir/mshvctl " "$file"; then
+		bad "/usr/lib/systemd/system/$unit does not start /usr/$bindir/mshv-emu: $(grep ^Exec "$file")"
+	fi
+done
 for doc in README.md docs/policy.md docs/faults.md docs/abi.md docs/transports.md; do
 	[ -f "$usr/$docdir/$doc" ] || bad "no /usr/$docdir/$doc"
 done
