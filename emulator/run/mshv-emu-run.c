@@ -5,11 +5,13 @@
  *   mshv-emu-run [--policy FILE] [--transport auto|preload|seccomp|fuse|cuse]
  *                [--hide-kvm] [--trace FILE] [--] CMD [ARGS...]
  *
- * The device lives in a process of its own (run/server.c), so that the run
- * outlives it and says so if it dies; CMD and its descendants reach it
- * through the preload shim (run/preload.c), which LD_PRELOAD puts in every
- * dynamically linked process, or through seccomp user notification
- * (run/seccomp.c), answered here.  Nothing is created on disk: the
+ * The device (run/server.c) lives in a process of its own under the
+ * preload transport, so that the run outlives it and says so if it dies;
+ * CMD and its descendants reach it through the preload shim
+ * (run/preload.c), which LD_PRELOAD puts in every dynamically linked
+ * process.  Under the seccomp transport (run/seccomp.c) the notifications
+ * are answered here, and the device runs here too, so that a call needs
+ * no hop to another process.  Nothing is created on disk: the
  * device's socket has an abstract name, and no process outside the run
  * sees /dev/mshv.  It exits with CMD's status, as a shell does (128+N for a
  * signal, 127 when CMD is not found, 126 when it cannot be run); SIGINT,
@@ -283,7 +285,7 @@ static void block_run_signals(sigset_t *saved)
 	sigprocmask(SIG_BLOCK, &set, saved);
 }
 
-/* ---- the device's process ---- */
+/* ---- the device ---- */
 
 struct ready {
 	char socket_name[108];
@@ -291,10 +293,14 @@ struct ready {
 };
 
 /*
- * The run's device, in a process of its own so that the run outlives it
- * and can say so: serve until the supervisor's SIGTERM; SIGHUP reloads.
- * SIGINT from a terminal is for CMD, not for it.  Never returns.
+ * The run's device: the core, the transcript, the server (run/server.c)
+ * and mshvctl's socket.  The preload transport runs it in a process of its
+ * own (device_main), so that the run outlives it and can say so if it
+ * dies; the seccomp transport in mshv-emu-run's own process, whose threads
+ * answer the notifications and call it directly (no hop to another
+ * process on each call).
  */
+static struct daemon device_daemon; /* the control thread reads it until the end */
 static struct run_server *device_server;
 static const char *device_front = "preload"; /* the transport, as mshvctl says it */
 
@@ -313,28 +319,26 @@ static void device_node(char *out, size_t size)
 	snprintf(out, size, "%s (mshv-emu-run, %s)", WIRE_DEVICE, device_front);
 }
 
-static void device_main(const struct options *o, struct policy_snapshot *snap, int ready_fd)
+/* Start the device in this process, serving SNAP (its own from now on)
+ * to the run's user and the descendants of RUN_PID; its names into READY.
+ * Returns 0, or 1 after saying why. */
+static int device_up(const struct options *o, struct policy_snapshot *snap, pid_t run_pid,
+		     struct ready *ready)
 {
-	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: so is the run */
-	/* Signals to the run's process group (a terminal's ^C, timeout(1), a
-	 * CI runner's SIGTERM) are CMD's to handle; the device stops when the
-	 * supervisor says, after CMD. */
-	setpgid(0, 0);
+	struct daemon *d = &device_daemon;
 	emu_log_name = "mshv-emu-run";
-	static struct daemon d; /* the control thread reads it until the end */
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	d.started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-	d.uid = geteuid();
-	d.front = device_front;
-	d.held_count = device_held;
-	d.release_held = device_release;
-	d.node_path = device_node;
-	pthread_mutex_init(&d.reload_lock, NULL);
-	d.policy_path = o->policy ? strdup(o->policy) : NULL;
+	d->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	d->uid = geteuid();
+	d->front = device_front;
+	d->held_count = device_held;
+	d->release_held = device_release;
+	d->node_path = device_node;
+	pthread_mutex_init(&d->reload_lock, NULL);
+	d->policy_path = o->policy ? strdup(o->policy) : NULL;
 	trace_set_log(emu_log); /* a transcript's write errors go to our log */
-	core_init(&d.core, snap);
-	int rc = 1;
+	core_init(&d->core, snap);
 	if (o->trace) {
 		struct diag_list diags = {0};
 		struct trace *trace = trace_open(o->trace, &diags);
@@ -342,17 +346,64 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 		diag_free(&diags);
 		if (!trace)
 			goto out_core;
-		core_trace_start(&d.core, trace);
+		core_trace_start(&d->core, trace);
 	}
-	struct ready ready;
-	device_server = run_server_start(&d.core, getuid(), ready.socket_name,
-					 sizeof(ready.socket_name), ready.id, sizeof(ready.id));
+	device_server = run_server_start(&d->core, getuid(), run_pid, ready->socket_name,
+					 sizeof(ready->socket_name), ready->id, sizeof(ready->id));
 	if (!device_server)
 		goto out_trace;
-	if (o->control && control_start(&d, o->control, (gid_t)-1) != 0)
+	if (o->control && control_start(d, o->control, (gid_t)-1) != 0)
 		goto out_server;
+	return 0;
+out_server:
+	run_server_stop(device_server);
+	run_server_free(device_server);
+	device_server = NULL;
+out_trace:
+	if (o->trace)
+		core_trace_stop(&d->core, NULL);
+out_core:
+	core_fini(&d->core);
+	free(d->policy_path);
+	d->policy_path = NULL;
+	return 1;
+}
+
+/* Stop serving: mshvctl's socket closes, held calls end (ENODEV), and so
+ * does every call after; device_down frees it, once nothing calls it. */
+static void device_halt(const struct options *o)
+{
+	if (o->control)
+		control_stop();
+	run_server_stop(device_server);
+}
+
+static void device_down(const struct options *o)
+{
+	run_server_free(device_server);
+	device_server = NULL;
+	if (o->trace)
+		core_trace_stop(&device_daemon.core, NULL);
+	core_fini(&device_daemon.core);
+	free(device_daemon.policy_path);
+	device_daemon.policy_path = NULL;
+}
+
+/* The device's own process: serve until the supervisor's SIGTERM; SIGHUP
+ * reloads.  SIGINT from a terminal is for CMD, not for it.  Never returns. */
+static void device_main(const struct options *o, struct policy_snapshot *snap, int ready_fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: so is the run */
+	/* Signals to the run's process group (a terminal's ^C, timeout(1), a
+	 * CI runner's SIGTERM) are CMD's to handle; the device stops when the
+	 * supervisor says, after CMD. */
+	setpgid(0, 0);
+	struct ready ready;
+	if (device_up(o, snap, getppid(), &ready) != 0)
+		_exit(1);
+	int rc = 1;
 	if (write(ready_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
-		goto out_control;
+		goto out;
 	close(ready_fd);
 	sigset_t wait_set;
 	sigemptyset(&wait_set);
@@ -364,21 +415,12 @@ static void device_main(const struct options *o, struct policy_snapshot *snap, i
 			continue;
 		if (sig == SIGTERM)
 			break;
-		daemon_reload(&d, NULL, NULL);
+		daemon_reload(&device_daemon, NULL, NULL);
 	}
 	rc = 0;
-out_control:
-	if (o->control)
-		control_stop();
-out_server:
-	run_server_stop(device_server);
-	device_server = NULL;
-out_trace:
-	if (o->trace)
-		core_trace_stop(&d.core, NULL);
-out_core:
-	core_fini(&d.core);
-	free(d.policy_path);
+out:
+	device_halt(o);
+	device_down(o);
 	_exit(rc);
 }
 
@@ -797,6 +839,8 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved, c
 			continue;
 		if (sig == SIGHUP && device > 0 && !device_lost)
 			kill(device, SIGHUP); /* the device reloads */
+		else if (sig == SIGHUP && device_server)
+			daemon_reload(&device_daemon, NULL, NULL); /* it is here */
 		else if (sig != SIGCHLD && sig != SIGHUP)
 			kill(child, sig); /* CMD decides; its status is the run's */
 	}
@@ -805,36 +849,48 @@ static int run_command(struct options *o, pid_t device, const sigset_t *saved, c
 /*
  * --transport seccomp: this process answers the run's notifications (so it
  * is an ancestor of every process it reads the memory of, as Yama's
- * ptrace_scope 1 wants; orphans of the run are reparented to it).
+ * ptrace_scope 1 wants; orphans of the run are reparented to it), from
+ * the run's device, which runs here too (device_up): a call goes from the
+ * answering thread to the core without another process.  SNAP: the
+ * policy, the device's from now on.
  */
-static int run_seccomp(struct options *o, pid_t device, const struct ready *ready, unsigned mode,
-		       const char *why, const sigset_t *saved)
+static int run_seccomp(struct options *o, struct policy_snapshot *snap, const char *why,
+		       const sigset_t *saved)
 {
-	struct seccomp_config config = {.device_socket = ready->socket_name,
-					.run_id = ready->id,
+	unsigned mode = snap->device_mode;
+	struct ready ready;
+	if (device_up(o, snap, getpid(), &ready) != 0)
+		return 1;
+	struct seccomp_config config = {.server = device_server,
+					.run_id = ready.id,
 					.mode = mode,
 					.hide_kvm = o->hide_kvm,
 					.uid = getuid()};
 	char join[108], mode_text[16], device_text[16];
 	struct seccomp_served *served = seccomp_serve_start(&config, join, sizeof(join));
 	if (!served) {
-		device_stop(device);
+		device_halt(o);
+		device_down(o);
 		return 1;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	snprintf(mode_text, sizeof(mode_text), "%04o", mode);
-	snprintf(device_text, sizeof(device_text), "%d", (int)device);
+	snprintf(device_text, sizeof(device_text), "%d", (int)getpid());
+	int rc = 1;
 	if (setenv(SECCOMP_ENV_JOIN, join, 1) || setenv(WIRE_ENV_MODE, mode_text, 1) ||
 	    setenv(WIRE_ENV_DEVICE_PID, device_text, 1) || unsetenv(WIRE_ENV_SOCKET) ||
 	    unsetenv(WIRE_ENV_ID)) {
 		fprintf(stderr, "mshv-emu-run: environment: %s\n", strerror(errno));
-		device_stop(device);
-		return 1;
+	} else {
+		if (why)
+			fprintf(stderr, "mshv-emu-run: transport seccomp (%s)\n", why);
+		rc = run_command(o, -1, saved, join);
 	}
-	if (why)
-		fprintf(stderr, "mshv-emu-run: transport seccomp (%s)\n", why);
-	int rc = run_command(o, device, saved, join);
+	/* CMD has ended: calls still held end (ENODEV), the answering threads
+	 * finish what they took, and only then does the device go. */
+	device_halt(o);
 	seccomp_serve_end(served);
+	device_down(o);
 	return rc;
 }
 
@@ -957,16 +1013,18 @@ int main(int argc, char **argv)
 	unsigned mode = snap->device_mode;
 	if (o.in_process)
 		return run_in_process(&o, shim, mode, why);
-	/* Signals are taken with sigwait, here and in the device. */
+	/* Signals are taken with sigwait, here and in the device; every
+	 * thread started from now on has them blocked. */
 	block_run_signals(&saved);
-	device_front = seccomp ? "seccomp" : "preload";
+	if (seccomp) {
+		device_front = "seccomp";
+		return run_seccomp(&o, snap, why, &saved);
+	}
 	struct ready ready;
 	pid_t device = device_start(&o, snap, &ready);
 	policy_free(snap); /* the device's copy serves */
 	if (device < 0)
 		return 1;
-	if (seccomp)
-		return run_seccomp(&o, device, &ready, mode, why, &saved);
 
 	const char *before = getenv("LD_PRELOAD");
 	char *preload = NULL;

@@ -3,11 +3,14 @@
  *
  * The supervisor (mshv-emu-run's own process, an ancestor of every process
  * of CMD, so that Yama's ptrace_scope 1 still lets it read their memory)
- * takes the listeners processes hand it on the join socket.  Each listener
- * has a pool of threads: one leads (polls the listener, takes the next
- * notification and answers it).  When the device says it holds a call (a
- * delay or hang fault: WIRE_HELD), its thread hands the lead to another,
- * one more starting if none waits.  So a held call holds
+ * takes the listeners processes hand it on the join socket.  The run's
+ * device (run/server.c) runs in this process too, so a call goes from the
+ * thread that took it to the core with no other process on the way
+ * (run_server_call: the wire protocol's requests and replies, wire.h,
+ * without the socket).  Each listener has a pool of threads: one leads
+ * (polls the listener, takes the next notification and answers it).  When
+ * the device holds a call (a delay or hang fault), its thread hands the
+ * lead to another, one more starting if none waits.  So a held call holds
  * only its caller, as on the kernel's device, and the common call costs no
  * thread switch here.
  *
@@ -17,10 +20,10 @@
  *     fd is the call's result); stat, statx, access, readlink and xattr
  *     answer for a character device of the policy's mode.  /dev/kvm, under
  *     --hide-kvm, is absent.  Any other path goes on in the kernel.
- *   - an ioctl on an fd of ours: the device answers over the wire protocol
- *     (wire.h), as for the preload shim, with the caller's memory read and
- *     written by process_vm_readv/writev; a new object comes back as an fd
- *     installed in the caller.  An fd that is not ours goes on.
+ *   - an ioctl on an fd of ours: the device answers it as it answers the
+ *     preload shim's, with the caller's memory read and written by
+ *     process_vm_readv/writev; a new object comes back as an fd installed
+ *     in the caller.  An fd that is not ours goes on.
  * A session is one end of a socketpair the device made (wire.h): the fd
  * installed is that file, so dup, fork, exec and the last close behave as
  * the kernel's file does.  An fd is known as ours by its socket's inode
@@ -52,6 +55,7 @@
 #include <unistd.h>
 
 #include "seccomp.h"
+#include "server.h"
 #include "wire.h"
 
 #define REPLY_BUF	(sizeof(struct wire_reply) + WIRE_MAX_DATA)
@@ -68,7 +72,6 @@
 
 struct seccomp_served {
 	struct seccomp_config config;
-	char device_socket[108];
 	char run_id[64];
 	int join_fd;
 	size_t notif_size, resp_size;
@@ -95,10 +98,9 @@ struct listener {
 	unsigned threads, waiting; /* of them, waiting to lead */
 };
 
-/* One thread's state: its channel to the device and its buffers. */
+/* One thread's state: its buffers. */
 struct worker {
 	struct listener *l;
-	int channel;
 	uint8_t *request, *reply;
 	union {
 		struct seccomp_notif n;
@@ -294,99 +296,31 @@ static bool install(struct worker *w, int fd, long session, bool cloexec)
 
 static void lead_release(struct worker *w);
 
-static int channel_connect(struct seccomp_served *s)
+/* W's call is held by a fault: others' calls go on meanwhile. */
+static void call_held(void *ctx)
 {
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	size_t len = strlen(s->device_socket);
-	memcpy(addr.sun_path + 1, s->device_socket, len);
-	if (connect(fd, (struct sockaddr *)&addr,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	lead_release(ctx);
 }
 
-static void channel_drop(struct worker *w)
+/* The caller of W's held call is gone (killed, or its call interrupted). */
+static bool call_gone(void *ctx)
 {
-	if (w->channel >= 0)
-		close(w->channel);
-	w->channel = -1;
+	return !notif_valid(ctx);
 }
 
 /*
- * The reply to the request sent on W's channel (in w->reply): its length,
- * or -errno: -ENODEV when the device is gone, -ESRCH when the caller went
- * away while the device held the call (the channel is closed, so the
- * device lets the call go, as for a killed process of the preload shim).
- * *NEW_FD: an fd passed with the reply, or -1.  A call the device holds
- * (WIRE_HELD) hands the lead to another thread while it waits.
+ * One request of LEN bytes (in w->request) and its reply (in w->reply),
+ * from the run's device in this process: the reply's length, or -ENODEV
+ * when the device is gone (the run is ending).  *NEW_FD: an fd passed
+ * with the reply, or -1.  A call the device holds hands the lead to
+ * another thread while it waits.
  */
-static ssize_t exchange_wait(struct worker *w, int *new_fd)
-{
-	for (;;) {
-		struct pollfd pfd = {.fd = w->channel, .events = POLLIN};
-		int ready = poll(&pfd, 1, WATCH_MS);
-		if (ready < 0 && errno != EINTR) {
-			channel_drop(w);
-			return -ENODEV;
-		}
-		if (ready == 0 && !notif_valid(w)) {
-			channel_drop(w);
-			return -ESRCH;
-		}
-		if (ready <= 0)
-			continue;
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} control;
-		struct iovec iov = {w->reply, REPLY_BUF};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = control.buf,
-				     .msg_controllen = sizeof(control.buf)};
-		ssize_t got;
-		do
-			got = recvmsg(w->channel, &msg, MSG_CMSG_CLOEXEC);
-		while (got < 0 && errno == EINTR);
-		if (got <= 0) {
-			channel_drop(w);
-			return -ENODEV;
-		}
-		const struct wire_reply *reply = (const struct wire_reply *)w->reply;
-		if (got == (ssize_t)sizeof(*reply) && reply->magic == WIRE_MAGIC &&
-		    reply->kind == WIRE_HELD) {
-			lead_release(w); /* held by a fault: others' calls go on */
-			continue;
-		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				memcpy(new_fd, CMSG_DATA(c), sizeof(int));
-		return got;
-	}
-}
-
-/* One request of LEN bytes (in w->request) and its reply: exchange_wait's. */
 static ssize_t exchange(struct worker *w, size_t len, int *new_fd)
 {
-	*new_fd = -1;
-	if (w->channel < 0)
-		w->channel = channel_connect(w->l->served);
-	if (w->channel < 0)
-		return -ENODEV;
-	ssize_t sent;
-	do
-		sent = send(w->channel, w->request, len, MSG_NOSIGNAL);
-	while (sent < 0 && errno == EINTR);
-	if (sent != (ssize_t)len) {
-		channel_drop(w);
-		return -ENODEV;
-	}
-	return exchange_wait(w, new_fd);
+	const struct run_call_hooks hooks = {.held = call_held, .gone = call_gone, .ctx = w};
+	ssize_t got = run_server_call(w->l->served->config.server, w->request, len, w->reply,
+				      new_fd, &hooks);
+	return got < 0 ? -ENODEV : got;
 }
 
 static void request_fill(struct worker *w, struct wire_request *req, uint32_t op)
@@ -433,8 +367,6 @@ static bool device_open(struct worker *w, uint64_t flags)
 		return false;
 	int fd;
 	ssize_t got = exchange(w, sizeof(*req), &fd);
-	if (got == -ESRCH)
-		return false;
 	struct wire_reply *reply = (struct wire_reply *)w->reply;
 	if (got < 0) {
 		w->resp.error = -ENOENT; /* no run, no node */
@@ -476,8 +408,6 @@ static bool device_ioctl(struct worker *w, long session, uint32_t cmd, uint64_t 
 			return false;
 		int fd;
 		ssize_t got = exchange(w, sizeof(*req) + in_len, &fd);
-		if (got == -ESRCH)
-			return false;
 		if (got < 0) {
 			w->resp.error = (int32_t)got;
 			return true;
@@ -810,7 +740,7 @@ static void *worker_thread(void *arg)
 	uint8_t *request = malloc(REQUEST_BUF), *reply = malloc(REPLY_BUF);
 	pthread_mutex_lock(&l->lock);
 	if (w && request && reply) {
-		*w = (struct worker){.l = l, .channel = -1, .request = request, .reply = reply};
+		*w = (struct worker){.l = l, .request = request, .reply = reply};
 		while (!l->dead) {
 			if (l->waiting >= IDLE_THREADS)
 				break; /* enough threads wait to lead: this one ends */
@@ -855,8 +785,6 @@ static void *worker_thread(void *arg)
 	l->threads--;
 	bool last = !l->threads;
 	pthread_mutex_unlock(&l->lock);
-	if (w)
-		channel_drop(w);
 	free(w);
 	free(request);
 	free(reply);
@@ -977,9 +905,7 @@ struct seccomp_served *seccomp_serve_start(const struct seccomp_config *config, 
 	if (!s)
 		return NULL;
 	s->config = *config;
-	snprintf(s->device_socket, sizeof(s->device_socket), "%s", config->device_socket);
 	snprintf(s->run_id, sizeof(s->run_id), "%s", config->run_id);
-	s->config.device_socket = s->device_socket;
 	s->config.run_id = s->run_id;
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);

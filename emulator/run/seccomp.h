@@ -56,8 +56,9 @@ int seccomp_passthrough(const int *listeners, int count);
 struct seccomp_served;
 void seccomp_serve_end(struct seccomp_served *served);
 
+struct run_server;
 struct seccomp_config {
-	const char *device_socket; /* the run's device (wire.h), abstract name */
+	struct run_server *server; /* the run's device, in this process */
 	const char *run_id;	   /* the prefix of its session names */
 	unsigned mode;		   /* the node's permission bits */
 	bool hide_kvm;		   /* /dev/kvm is absent */

@@ -5,7 +5,9 @@
  * order (a channel is one thread of CMD, so a held call holds only its
  * caller); one reaps sessions whose caller's end has closed everywhere
  * (EPOLLRDHUP on our end) and releases them in the core.  A session lives
- * while its fd does and while a call on it runs (refs).
+ * while its fd does and while a call on it runs (refs).  The seccomp
+ * transport, answering in this process, calls run_server_call from its own
+ * threads instead of a channel: the same requests and replies, no socket.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,6 +43,7 @@ struct entry {
 
 struct channel {
 	struct run_server *server;
+	struct run_call_hooks hooks; /* a held call: WIRE_HELD on FD, FD's hangup */
 	int fd;
 	_Atomic uint64_t serving; /* 1 + the session of the call it has read, or 0 */
 	struct channel *next;
@@ -59,10 +62,19 @@ struct run_server {
 	unsigned next_session;
 	struct channel *channels;
 	unsigned channels_running;
+	struct direct *directs; /* run_server_call's calls running */
+	unsigned directs_running;
+	pid_t run_pid; /* mshv-emu-run: its descendants may connect */
 	uint64_t release_generation;
 	unsigned held; /* calls a delay or hang fault holds now */
 	unsigned hung; /* of them, the hang's */
 	bool stopping;
+};
+
+/* A call of run_server_call, listed while it runs (calls_pending). */
+struct direct {
+	uint64_t serving; /* 1 + the session of the ioctl, or 0 */
+	struct direct *next;
 };
 
 /* ---- sessions ---- */
@@ -163,6 +175,8 @@ static bool calls_pending(struct run_server *s, uint32_t session)
 {
 	bool pending = false;
 	pthread_mutex_lock(&s->lock);
+	for (struct direct *d = s->directs; d && !pending; d = d->next)
+		pending = d->serving == (uint64_t)session + 1;
 	for (struct channel *c = s->channels; c && !pending; c = c->next) {
 		struct wire_request req;
 		pending =
@@ -274,13 +288,11 @@ enum hold_end {
 	HOLD_GONE
 };
 
-static void send_reply(int fd, const struct wire_reply *reply, size_t data_len, int pass_fd);
-
-static enum hold_end hold(struct run_server *s, const struct emu_call *call, int fd)
+static enum hold_end hold(struct run_server *s, const struct emu_call *call,
+			  const struct run_call_hooks *hooks)
 {
 	/* The caller may now give up on it (a signal), as on the driver. */
-	struct wire_reply held = {.magic = WIRE_MAGIC, .kind = WIRE_HELD};
-	send_reply(fd, &held, 0, -1);
+	hooks->held(hooks->ctx);
 	pthread_mutex_lock(&s->lock);
 	uint64_t generation = s->release_generation;
 	s->held++;
@@ -299,7 +311,7 @@ static enum hold_end hold(struct run_server *s, const struct emu_call *call, int
 		if (!call->hang && before(&end, &watch))
 			watch = end;
 		if (pthread_cond_timedwait(&s->changed, &s->lock, &watch) == ETIMEDOUT &&
-		    caller_gone(fd)) {
+		    hooks->gone(hooks->ctx)) {
 			gone = true;
 			break;
 		}
@@ -367,54 +379,55 @@ static void send_reply(int fd, const struct wire_reply *reply, size_t data_len, 
 	sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
-static void answer(int fd, struct wire_reply *reply, int result)
+/* A reply of RESULT alone: its data's length (none). */
+static size_t answer(struct wire_reply *reply, int result)
 {
 	*reply = (struct wire_reply){.magic = WIRE_MAGIC, .kind = WIRE_ANSWER, .result = result};
-	send_reply(fd, reply, 0, -1);
+	return 0;
 }
 
-static void serve_open(struct run_server *s, int fd, const struct wire_request *req,
-		       struct emu_caller *caller, struct wire_reply *reply)
+/*
+ * The calls.  Each fills REPLY (REPLY_BUF bytes) and returns the length of
+ * its data; *PASS_FD: an fd to pass with it (the caller closes it), or -1.
+ */
+static size_t serve_open(struct run_server *s, const struct wire_request *req,
+			 struct emu_caller *caller, struct wire_reply *reply,
+			 const struct run_call_hooks *hooks, int *pass_fd)
 {
 	struct emu_session *session = calloc(1, sizeof(*session));
-	if (!session) {
-		answer(fd, reply, -ENOMEM);
-		return;
-	}
+	if (!session)
+		return answer(reply, -ENOMEM);
 	struct emu_call call = {.caller = caller};
 	int result = core_open(s->core, session, &call);
 	if (call.hold_ns || call.hang)
 		result = core_open_complete(s->core, session, &call,
-					    hold(s, &call, fd) != HOLD_DONE);
+					    hold(s, &call, hooks) != HOLD_DONE);
 	if (result < 0) {
 		free(session);
-		answer(fd, reply, result);
-		return;
+		return answer(reply, result);
 	}
 	int client_fd;
 	long n = entry_add(s, session, true, &client_fd);
 	if (n < 0) {
 		core_release(s->core, session, caller);
 		free(session);
-		answer(fd, reply, (int)n);
-		return;
+		return answer(reply, (int)n);
 	}
 	*reply =
 		(struct wire_reply){.magic = WIRE_MAGIC, .kind = WIRE_NEW_FD, .result = (int32_t)n};
-	send_reply(fd, reply, 0, client_fd);
-	close(client_fd);
+	*pass_fd = client_fd;
+	return 0;
 }
 
-static void serve_ioctl(struct run_server *s, int fd, const struct wire_request *req,
-			size_t data_len, struct emu_caller *caller, struct wire_reply *reply)
+static size_t serve_ioctl(struct run_server *s, const struct wire_request *req, size_t data_len,
+			  struct emu_caller *caller, struct wire_reply *reply,
+			  const struct run_call_hooks *hooks, int *pass_fd)
 {
 	const uint8_t *data = (const uint8_t *)(req + 1);
 	uint8_t *out = (uint8_t *)(reply + 1);
 	struct entry *e = entry_get(s, req->session);
-	if (!e) {
-		answer(fd, reply, -EBADF); /* released under the caller, or not ours */
-		return;
-	}
+	if (!e)
+		return answer(reply, -EBADF); /* released under the caller, or not ours */
 	struct call_transport t = {.server = s, .new_fd = -1};
 	emu_gather_init(&t.gather, req->cmd);
 	t.gather.base.install = install;
@@ -422,8 +435,7 @@ static void serve_ioctl(struct run_server *s, int fd, const struct wire_request 
 	if (base_out + req->out_len > WIRE_MAX_DATA || req->in_len > data_len ||
 	    (req->continued && req->in_len < base_in)) {
 		entry_put(s, req->session);
-		answer(fd, reply, -EIO);
-		return;
+		return answer(reply, -EIO);
 	}
 	/* The argument goes back whole when a region follows it: start it as
 	 * the caller's bytes, which the kernel would leave as they are. */
@@ -449,7 +461,7 @@ static void serve_ioctl(struct run_server *s, int fd, const struct wire_request 
 	};
 	int result = core_ioctl(s->core, e->session, &call);
 	if (call.hold_ns || call.hang)
-		switch (hold(s, &call, fd)) {
+		switch (hold(s, &call, hooks)) {
 		case HOLD_DONE:
 			result = core_ioctl_complete(s->core, e->session, &call, false);
 			break;
@@ -461,10 +473,10 @@ static void serve_ioctl(struct run_server *s, int fd, const struct wire_request 
 		}
 	entry_put(s, req->session);
 	if (result == -EMU_RETRY_WITH_MEMORY) {
-		if (!emu_gather_fits(&t.gather)) {
-			answer(fd, reply, -EIO);
-			return;
-		}
+		if (t.new_fd >= 0)
+			close(t.new_fd);
+		if (!emu_gather_fits(&t.gather))
+			return answer(reply, -EIO);
 		struct wire_region *regions = (struct wire_region *)out;
 		for (unsigned i = 0; i < t.gather.count; i++)
 			regions[i] = (struct wire_region){.addr = t.gather.regions[i].addr,
@@ -475,8 +487,7 @@ static void serve_ioctl(struct run_server *s, int fd, const struct wire_request 
 		reply->result = 0;
 		reply->arg_len = reply->written_len = 0;
 		reply->region_count = t.gather.count;
-		send_reply(fd, reply, t.gather.count * sizeof(*regions), -1);
-		return;
+		return t.gather.count * sizeof(*regions);
 	}
 	ssize_t written = emu_gather_written(&t.gather);
 	if (written < 0)
@@ -490,10 +501,73 @@ static void serve_ioctl(struct run_server *s, int fd, const struct wire_request 
 	reply->region_count = 0;
 	if (written > 0 && arg_len < base_out)
 		memset(out + arg_len, 0, base_out - arg_len);
-	send_reply(fd, reply, arg_len + reply->written_len,
-		   reply->kind == WIRE_NEW_FD ? t.new_fd : -1);
-	if (t.new_fd >= 0)
+	if (reply->kind == WIRE_NEW_FD)
+		*pass_fd = t.new_fd;
+	else if (t.new_fd >= 0)
 		close(t.new_fd);
+	return arg_len + reply->written_len;
+}
+
+/* One request of LEN bytes (a header checked to be there) into REPLY:
+ * the reply's length, or -EINVAL for an operation not known. */
+static ssize_t serve(struct run_server *s, const struct wire_request *req, size_t len,
+		     struct wire_reply *reply, const struct run_call_hooks *hooks, int *pass_fd)
+{
+	struct emu_caller caller = {
+		.pid = req->pid, .uid = req->uid, .get_comm = front_caller_comm};
+	*pass_fd = -1;
+	size_t data_len;
+	if (req->op == WIRE_OPEN)
+		data_len = serve_open(s, req, &caller, reply, hooks, pass_fd);
+	else if (req->op == WIRE_IOCTL)
+		data_len = serve_ioctl(s, req, len - sizeof(*req), &caller, reply, hooks, pass_fd);
+	else
+		return -EINVAL;
+	return (ssize_t)(sizeof(*reply) + data_len);
+}
+
+ssize_t run_server_call(struct run_server *s, const void *request, size_t len, void *reply,
+			int *new_fd, const struct run_call_hooks *hooks)
+{
+	const struct wire_request *req = request;
+	*new_fd = -1;
+	if (len < sizeof(*req) || req->magic != WIRE_MAGIC)
+		return -EINVAL;
+	struct direct d = {.serving = req->op == WIRE_IOCTL ? (uint64_t)req->session + 1 : 0};
+	pthread_mutex_lock(&s->lock);
+	bool stopping = s->stopping;
+	if (!stopping) {
+		d.next = s->directs;
+		s->directs = &d;
+		s->directs_running++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (stopping)
+		return -ENODEV; /* the run is over: as a removed driver */
+	ssize_t got = serve(s, req, len, reply, hooks, new_fd);
+	pthread_mutex_lock(&s->lock);
+	for (struct direct **link = &s->directs; *link; link = &(*link)->next)
+		if (*link == &d) {
+			*link = d.next;
+			break;
+		}
+	s->directs_running--;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return got;
+}
+
+/* A channel's hooks: WIRE_HELD first; the caller is gone when the channel
+ * hangs up (its thread or process ended, or it gave the call up). */
+static void channel_held(void *ctx)
+{
+	struct wire_reply held = {.magic = WIRE_MAGIC, .kind = WIRE_HELD};
+	send_reply(*(int *)ctx, &held, 0, -1);
+}
+
+static bool channel_gone(void *ctx)
+{
+	return caller_gone(*(int *)ctx);
 }
 
 static void channel_forget(struct run_server *s, struct channel *c)
@@ -525,15 +599,14 @@ static void *channel_thread(void *arg)
 		if (req->magic != WIRE_MAGIC)
 			break;
 		atomic_store(&c->serving, req->op == WIRE_IOCTL ? (uint64_t)req->session + 1 : 0);
-		struct emu_caller caller = {
-			.pid = req->pid, .uid = req->uid, .get_comm = front_caller_comm};
 		struct wire_reply *reply = (struct wire_reply *)out;
-		if (req->op == WIRE_OPEN)
-			serve_open(s, c->fd, req, &caller, reply);
-		else if (req->op == WIRE_IOCTL)
-			serve_ioctl(s, c->fd, req, (size_t)got - sizeof(*req), &caller, reply);
-		else
+		int pass_fd;
+		ssize_t len = serve(s, req, (size_t)got, reply, &c->hooks, &pass_fd);
+		if (len < 0)
 			break;
+		send_reply(c->fd, reply, (size_t)len - sizeof(*reply), pass_fd);
+		if (pass_fd >= 0)
+			close(pass_fd);
 		atomic_store(&c->serving, 0);
 	}
 	free(in);
@@ -577,7 +650,7 @@ static bool peer_allowed(struct run_server *s, int fd)
 		return false;
 	if (cred.uid == s->uid || cred.uid == 0)
 		return true;
-	pid_t run = getppid(); /* the device's parent: mshv-emu-run */
+	pid_t run = s->run_pid;
 	pid_t pid = cred.pid;
 	for (int depth = 0; pid > 1 && depth < 64; depth++, pid = parent_of(pid))
 		if (pid == run)
@@ -613,6 +686,8 @@ static void *accept_thread(void *arg)
 		bool ok = c && !s->stopping;
 		if (ok) {
 			*c = (struct channel){.server = s, .fd = fd, .next = s->channels};
+			c->hooks = (struct run_call_hooks){
+				.held = channel_held, .gone = channel_gone, .ctx = &c->fd};
 			s->channels = c;
 			s->channels_running++;
 		}
@@ -632,13 +707,14 @@ static void *accept_thread(void *arg)
 
 /* ---- start and stop ---- */
 
-struct run_server *run_server_start(struct emu_core *core, uid_t uid, char *socket_name,
-				    size_t socket_size, char *id, size_t id_size)
+struct run_server *run_server_start(struct emu_core *core, uid_t uid, pid_t run_pid,
+				    char *socket_name, size_t socket_size, char *id, size_t id_size)
 {
 	struct run_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	*s = (struct run_server){.core = core, .uid = uid, .listen_fd = -1, .epoll_fd = -1};
+	*s = (struct run_server){
+		.core = core, .uid = uid, .run_pid = run_pid, .listen_fd = -1, .epoll_fd = -1};
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	uint32_t nonce = 0;
@@ -692,17 +768,22 @@ void run_server_stop(struct run_server *s)
 	eventfd_write(s->wake_fd, 1); /* the accept and reap threads leave */
 	pthread_join(s->accept_thread, NULL);
 	pthread_mutex_lock(&s->lock);
-	while (s->channels_running)
+	while (s->channels_running || s->directs_running)
 		pthread_cond_wait(&s->changed, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->reap_thread, NULL);
 	for (size_t n = 0; n < s->entry_cap; n++)
 		if (s->entries[n])
 			entry_put(s, (uint32_t)n);
-	free(s->entries);
 	close(s->listen_fd);
 	close(s->epoll_fd);
 	close(s->wake_fd);
+	s->listen_fd = s->epoll_fd = s->wake_fd = -1;
+}
+
+void run_server_free(struct run_server *s)
+{
+	free(s->entries);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -1,7 +1,10 @@
 /*
  * wire.h - what the preload shim and mshv-emu-run's device server say to
  * each other.  One run has one device: the server, in mshv-emu-run, owns
- * the core; the shim, in every process of CMD, forwards calls to it.
+ * the core; the shim, in every process of CMD, forwards calls to it.  The
+ * seccomp transport, answering in the server's own process, hands it the
+ * same requests with run_server_call (server.h) and reads the same
+ * replies, without a channel.
  *
  * Channels.  Each thread of CMD that calls the device connects once to the
  * server's listening socket (SOCK_SEQPACKET, an abstract Unix name, so it
