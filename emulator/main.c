@@ -545,9 +545,12 @@ static void serving_status(struct daemon *daemon, char *out, size_t size)
 	struct core_identity id;
 	daemon->node_path(node, sizeof(node));
 	core_identity(&daemon->core, &id);
-	snprintf(out, size, "%s: front %s, profile %s, policy %s, generation %llu", node,
-		 daemon->front, profile_get(id.profile)->name, id.source,
-		 (unsigned long long)id.generation);
+	int n = snprintf(out, size, "%s: front %s, profile %s, policy %s, generation %llu", node,
+			 daemon->front, profile_get(id.profile)->name, id.source,
+			 (unsigned long long)id.generation);
+	/* A status line is for people: a very long path is cut, marked so. */
+	if (n >= (int)size && size > 4)
+		memcpy(out + size - 4, "...", 4);
 }
 
 static void notify_ready(void *arg, const char *path)

@@ -396,7 +396,7 @@ Test(daemon_notify, ready_reloading_stopping_over_an_abstract_socket, .fini = te
 	struct receiver r;
 	receiver_open(&r, true);
 	struct daemon *d = &daemon_under_test;
-	char policy[512], status[600];
+	char policy[512], status[1024];
 	policy_path("default.yaml", policy, sizeof(policy));
 	daemon_start(d, policy);
 	unsetenv("NOTIFY_SOCKET");
@@ -410,7 +410,7 @@ Test(daemon_notify, ready_reloading_stopping_over_an_abstract_socket, .fini = te
 					"default.yaml", NULL});
 	expect_message(&r, d, (const char *[]){"READY=1", "STATUS=Serving ", "generation 2", NULL});
 
-	char bad[128], out[4096];
+	char bad[1024], out[4096];
 	snprintf(bad, sizeof(bad), "%s/bad.yaml", d->dir);
 	FILE *file = fopen(bad, "w");
 	cr_assert_not_null(file);

@@ -445,7 +445,7 @@ Test(cli, probe_says_when_no_mshv_device_answers, .fini = teardown)
 	policy_path("root-6.15.yaml", path, sizeof(path));
 	daemon_start(d, path);
 	const char *probe = env_or("MSHV_EMU_PROBE", "mshv-probe");
-	char want[640];
+	char want[1024];
 	snprintf(want, sizeof(want),
 		 "no mshv device answers at %s: each of its ioctls of profile "
 		 "rfc-2020 got ENOTTY",
