@@ -40,7 +40,7 @@ const char *log_style_name(enum log_style style);
 /* One line at syslog PRIORITY; emu_log is LOG_INFO, emu_warn LOG_WARNING,
  * emu_err LOG_ERR.  A trailing newline in the message is dropped. */
 __attribute__((format(printf, 2, 3))) void emu_logp(int priority, const char *fmt, ...);
-void emu_vlogp(int priority, const char *fmt, va_list ap);
+__attribute__((format(printf, 2, 0))) void emu_vlogp(int priority, const char *fmt, va_list ap);
 __attribute__((format(printf, 1, 2))) void emu_log(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void emu_warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void emu_err(const char *fmt, ...);

@@ -145,7 +145,8 @@ static void sighup_noop(int sig)
 
 /* libfuse's own messages ("fuse: ..."), as lines of our log: its levels
  * are syslog's priorities. */
-static void log_from_fuse(enum fuse_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_from_fuse(enum fuse_log_level level,
+								const char *fmt, va_list ap)
 {
 	emu_vlogp((int)level, fmt, ap);
 }

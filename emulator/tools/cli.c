@@ -30,7 +30,7 @@ void cli_json_error(const char *message)
 	fflush(stdout);
 }
 
-static void say(struct cli *cli, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void say(struct cli *cli, const char *fmt, va_list ap)
 {
 	char *message = NULL;
 	if (vasprintf(&message, fmt, ap) < 0)
@@ -69,7 +69,7 @@ int cli_version(const struct cli *cli)
 	return 0;
 }
 
-static void usage_say(struct cli *cli, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void usage_say(struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
