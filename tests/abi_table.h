@@ -1,7 +1,7 @@
 /*
  * abi_table.h - what /dev/mshv answers, profile by profile, written from
- * DESIGN.md section 2 and the kernel sources it cites, not from the
- * emulator's code.
+ * docs/abi.md and the kernel sources and patch series it cites, not from
+ * the emulator's code.
  *
  * Each case is a script on one fresh fd.  The unit suite runs it through
  * core_ioctl, the live suite through ioctl(2) on the daemon's node (FUSE
@@ -55,7 +55,7 @@ struct abi_case {
 	}
 
 static const struct abi_case abi_cases[] = {
-	/* RFC 2020 (DESIGN.md 2.1): accepts version 0 only. */
+	/* RFC 2020 (docs/abi.md, `rfc-2020`): accepts version 0 only. */
 	{"rfc-2020.yaml",
 	 "supported version locks the fd",
 	 {STEP(RV, ARG_U32, 0, 0), STEP(RV, ARG_U32, 0, -EBADFD), STEP(RV, ARG_U32, 1, -EBADFD)}},

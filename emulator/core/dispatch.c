@@ -3,8 +3,8 @@
  * snapshot.  This is the fast path: no lock, no allocation, no syscall, no
  * log.  The snapshot is only dereferenced inside the RCU read section.
  *
- * Semantics follow the kernel sources of DESIGN.md section 2; see
- * docs/abi.md for the table this implements.
+ * Semantics follow the kernel sources and patch series docs/abi.md cites;
+ * see docs/abi.md for the table this implements.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /*
  * profile.c - the profile table (see profile.h).  Every number comes from
- * uapi/mshv-emu/mshv_emu.h; every errno from DESIGN.md section 2.
+ * uapi/mshv-emu/mshv_emu.h; every errno from the kernel sources docs/abi.md
+ * cites, profile by profile.
  */
 #include <errno.h>
 #include <string.h>

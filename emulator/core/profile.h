@@ -2,9 +2,9 @@
  * profile.h - the ABI profiles: which built-in ioctls each /dev/mshv
  * generation defined, at which numbers, and how it refused.
  *
- * Facts only (DESIGN.md section 2); what a device answers beyond them comes
- * from the policy.  A policy may move any number and change any refusal
- * errno; the profile supplies the defaults.
+ * Facts only (the kernel sources docs/abi.md cites); what a device answers
+ * beyond them comes from the policy.  A policy may move any number and
+ * change any refusal errno; the profile supplies the defaults.
  */
 #ifndef MSHV_EMU_PROFILE_H
 #define MSHV_EMU_PROFILE_H
@@ -144,7 +144,10 @@ struct profile_desc {
 	const char *name;
 	/* The kernel source the profile reproduces. */
 	const char *source;
-	/* REQUEST_VERSION gates every other ioctl (RFC 2020, DESIGN.md 2.1). */
+	/*
+	 * REQUEST_VERSION gates every other ioctl: the RFC 2020 driver answered
+	 * EBADFD to any ioctl on an fd without a version (docs/abi.md).
+	 */
 	bool versioned;
 	/* Default number per built-in; 0 = the profile does not define it. */
 	uint32_t cmd[EMU_OP_BUILTIN_COUNT];

@@ -7,7 +7,7 @@
  * through fuse_reply_ioctl: fuse_reply_err cannot carry an errno >= 512 (the
  * kernel rejects the reply and the caller sees ECONNABORTED), while a
  * negative ioctl result reaches the caller as that errno exactly
- * (DESIGN.md 2.4).
+ * (docs/abi.md, "How errnos reach the caller").
  */
 #include <errno.h>
 #include <signal.h>
