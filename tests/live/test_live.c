@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,6 +129,59 @@ Test(live, embedded_default_serves_with_mode_0600)
 	close(fd);
 	cr_expect(log_wait_for(d, "profile negotiated", 1000), "start line names the profile");
 	cr_expect(log_wait_for(d, "sha256:", 1000), "start line carries the digest");
+}
+
+/* docs/abi.md, "The node itself": where the node differs from the driver's
+ * misc device (major 10, dynamic minor, no mmap, noop llseek), per
+ * transport.  A change here is a change to that section. */
+Test(live, node_differs_from_the_driver_as_documented)
+{
+	struct daemon *d = &daemon_under_test;
+	daemon_start(d, NULL);
+	int fd = open_node(d);
+	struct stat st;
+	cr_assert_eq(fstat(fd, &st), 0, "fstat %s: %s", d->node, strerror(errno));
+	errno = 0;
+	cr_expect(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == ENODEV,
+		  "MAP_SHARED: ENODEV, as the driver (%s)", strerror(errno));
+	if (front_is_run()) {
+		/* preload, seccomp: a character device at a fixed misc number */
+		cr_expect(S_ISCHR(st.st_mode), "mode 0%o", st.st_mode);
+		cr_expect(major(st.st_rdev) == 10 && minor(st.st_rdev) == 232, "rdev %u:%u",
+			  major(st.st_rdev), minor(st.st_rdev));
+	} else if (front_is_cuse()) {
+		char sys[128];
+		const char *name = strrchr(d->node, '/') + 1;
+		cr_expect(S_ISCHR(st.st_mode), "mode 0%o", st.st_mode);
+		cr_expect_neq(major(st.st_rdev), 10, "CUSE's major is its own, not misc's");
+		snprintf(sys, sizeof(sys), "/sys/class/misc/%s", name);
+		cr_expect_neq(access(sys, F_OK), 0, "%s exists", sys);
+		errno = 0;
+		cr_expect(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED &&
+				  errno == ENODEV,
+			  "MAP_PRIVATE: ENODEV (%s)", strerror(errno));
+	} else {
+		/* FUSE: a regular file that cannot seek, and whose private mapping
+		 * is made but cannot be read (its page fault reads the file, which
+		 * answers EINVAL: SIGBUS for a load, EFAULT for the kernel's copy,
+		 * which is what is checked here, signal-free under any sanitizer). */
+		cr_expect(S_ISREG(st.st_mode), "mode 0%o", st.st_mode);
+		cr_expect_eq(st.st_rdev, 0);
+		errno = 0;
+		cr_expect(lseek(fd, 0, SEEK_SET) == -1 && errno == ESPIPE, "lseek: %s",
+			  strerror(errno));
+		void *map = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+		cr_assert_neq(map, MAP_FAILED, "MAP_PRIVATE: %s", strerror(errno));
+		int pipe_fds[2];
+		cr_assert_eq(pipe(pipe_fds), 0, "pipe: %s", strerror(errno));
+		errno = 0;
+		cr_expect(write(pipe_fds[1], map, 1) == -1 && errno == EFAULT,
+			  "reading the private mapping: %s, want EFAULT", strerror(errno));
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		munmap(map, 4096);
+	}
+	close(fd);
 }
 
 Test(live, sigint_and_sigterm_stop_cleanly_every_time)
