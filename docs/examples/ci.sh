@@ -26,9 +26,10 @@ if ! command -v mshv-emu-run >/dev/null 2>&1; then
 	fi
 	# The build needs (Debian, Ubuntu): build-essential cmake pkg-config
 	# libfuse3-dev liburcu-dev libcyaml-dev libyaml-dev libmd-dev libcap-dev.
-	# No tests, no benchmarks: criterion, umockdev and gnuplot are not needed.
+	# No tests, benchmarks or man pages: criterion, umockdev and scdoc are
+	# not needed.
 	cmake -S "$MSHV_EMU_SRC" -B "$MSHV_EMU_SRC/build-ci" -DCMAKE_BUILD_TYPE=Release \
-		-DMSHV_EMU_TESTS=OFF -DMSHV_EMU_BENCH=OFF
+		-DMSHV_EMU_TESTS=OFF -DMSHV_EMU_BENCH=OFF -DMSHV_EMU_MAN=OFF
 	cmake --build "$MSHV_EMU_SRC/build-ci" -j "$(nproc)"
 	cmake --install "$MSHV_EMU_SRC/build-ci" --prefix "$prefix"
 fi

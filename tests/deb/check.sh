@@ -6,7 +6,8 @@
 # explains the ones that stay) and that apt-get could install them (a
 # simulation), unpacks them into a scratch root with
 # dpkg -x (the machine's own packages are not touched), and runs what they
-# installed there: mshv-emu --check on every installed policy, mshv-emu-run
+# installed there: mshv-emu --check on every installed policy, man on every
+# man page, mshv-emu-run
 # finding its shim in the multiarch library directory and serving
 # mshv-probe, and a client of the -dev package's header through its
 # mshv-emu.pc.
@@ -82,6 +83,13 @@ if ! "$usr/bin/mshv-emu" --check "${policies[@]}" >"$tmp/check.log" 2>&1; then
 	die "the packaged mshv-emu --check rejects a packaged policy (above)"
 fi
 say "the packaged mshv-emu --check accepts all ${#policies[@]} packaged policies"
+for page in man8/mshv-emu.8 man8/mshvctl.8 man1/mshv-probe.1 man1/mshv-emu-run.1 man5/mshv-emu-policy.5; do
+	file=$usr/share/man/$page.gz
+	[ -s "$file" ] || die "no /usr/share/man/$page.gz in the package"
+	warnings=$(MANWIDTH=80 man --warnings -l "$file" 2>&1 >/dev/null)
+	[ -z "$warnings" ] || die "man --warnings -l /usr/share/man/$page.gz: $warnings"
+done
+say "the packaged man pages render without a warning"
 for prog in mshv-emu mshv-probe mshvctl mshv-emu-run; do
 	got=$("$usr/bin/$prog" --version)
 	[ "$got" = "$prog $version" ] || die "the packaged $prog --version says \"$got\", expected \"$prog $version\""

@@ -4,9 +4,9 @@
 # `cmake --install BUILD_DIR --prefix /usr` into a DESTDIR gives the
 # programs, the shim, the header, mshv-emu.pc (which pkg-config reads
 # against the DESTDIR), every policy (each passes the installed
-# mshv-emu --check) and the docs; the installed mshv-emu-run finds the
-# installed shim, and the build tree's finds the build tree's; the systemd
-# units name the installed programs.
+# mshv-emu --check), the docs and the man pages; the installed
+# mshv-emu-run finds the installed shim, and the build tree's finds the
+# build tree's; the systemd units name the installed programs.
 set -eu -o pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
@@ -47,9 +47,19 @@ for unit in mshv-emu.service mshv-emu-fuse.service; do
 		bad "/usr/lib/systemd/system/$unit does not start /usr/$bindir/mshv-emu: $(grep ^Exec "$file")"
 	fi
 done
-for doc in README.md docs/policy.md docs/faults.md docs/abi.md docs/transports.md; do
+for doc in README.md CHANGELOG.md docs/policy.md docs/faults.md docs/abi.md docs/transports.md \
+	docs/ci.md docs/examples/github-actions.yml docs/examples/Containerfile; do
 	[ -f "$usr/$docdir/$doc" ] || bad "no /usr/$docdir/$doc"
 done
+[ -x "$usr/$docdir/docs/examples/ci.sh" ] || bad "no executable /usr/$docdir/docs/examples/ci.sh"
+# The man pages, where the build made them (not MSHV_EMU_MAN=OFF), under
+# CMAKE_INSTALL_MANDIR (DATADIR/man unless configured otherwise).
+if [ -d "$build/docs/man" ]; then
+	for page in man8/mshv-emu.8 man8/mshvctl.8 man1/mshv-probe.1 man1/mshv-emu-run.1 \
+		man5/mshv-emu-policy.5; do
+		[ -s "$usr/$datadir/man/$page" ] || bad "no man page /usr/$datadir/man/$page"
+	done
+fi
 
 # pkg-config, against the DESTDIR.  pkg-config drops -I/usr/include as a
 # system directory; keep it to see where the sysroot points.
