@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "daemon.h"
 #include "front/hold.h"
 #include "json.h"
@@ -63,7 +64,7 @@ static const char usage_text[] =
 	"                [--mountpoint DIR] [--ready-fd N] [--control SOCKET]\n"
 	"                [--control-group GROUP] [--trace FILE] [--cpu LIST] [--user USER]\n"
 	"                [--log auto|time|journal|plain] [--pidfile FILE]\n"
-	"       mshv-emu --check FILE...\n"
+	"       mshv-emu --check [--json] FILE...\n"
 	"       mshv-emu -h | --help | --version | --print-capabilities\n";
 
 static const char help_text[] =
@@ -101,39 +102,107 @@ static const char help_text[] =
 	"                    the profiles and the features of this build, and the fronts\n"
 	"                    usable here now\n"
 	"  --check FILE...   validate policies, print every error as FILE:LINE:COL, exit 1 if any\n"
+	"  --json            with --check: one JSON object on stdout, each file's errors\n"
+	"                    as {\"line\", \"column\", \"message\"}; usage errors as {\"error\"}\n"
 	"Signals: SIGHUP reloads the policy (a bad one keeps the old serving);\n"
 	"SIGTERM and SIGINT stop cleanly.  With NOTIFY_SOCKET set, it tells the service\n"
 	"manager READY=1, RELOADING=1 and STOPPING=1 (sd_notify; docs/service.md).\n";
 
+/* The command line (tools/cli.h): whole option names, usage errors exit 2,
+ * and with --json one object on stdout, errors included. */
+static struct cli cli;
+
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
+	char message[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "mshv-emu: ");
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", usage_text);
-	return 2;
+	return cli_usage_error(&cli, "%s", message);
 }
 
+/* --check --json: one file's object in the "files" list. */
+static void check_json(const char *path, const struct policy_snapshot *snap,
+		       const struct diag_list *diags)
+{
+	fputs("{\"file\":", stdout);
+	json_string(stdout, path, SIZE_MAX);
+	if (snap) {
+		printf(",\"ok\":true,\"profile\":\"%s\",\"capabilities\":%u,\"ioctls\":%u,"
+		       "\"fault_rules\":%u,\"digest\":\"%s\"}",
+		       profile_get(snap->profile)->name, snap->cap_count, snap->ioctl_count,
+		       snap->fault_count, snap->digest);
+		return;
+	}
+	fputs(",\"ok\":false,\"errors\":[", stdout);
+	for (size_t i = 0; i < diags->count; i++) {
+		const struct diag *d = &diags->items[i];
+		printf("%s{\"line\":%u,\"column\":%u,\"message\":", i ? "," : "", d->line,
+		       d->column);
+		json_string(stdout, d->message, SIZE_MAX);
+		putchar('}');
+	}
+	fputs("]}", stdout);
+}
+
+/* --check FILE...: each file's errors on stderr as FILE:LINE:COL, and a line
+ * per valid file on stdout; with --json, stdout is one object instead:
+ * {"ok": all valid, "files": [{"file", "ok", then the profile and counts,
+ * or "errors": [{"line", "column", "message"}]}]}.  Exit 1 if any is
+ * invalid. */
 static int check_policies(int count, char **paths)
 {
 	int failed = 0;
+	if (cli.json)
+		fputs("{\"files\":[", stdout);
 	for (int i = 0; i < count; i++) {
 		struct diag_list diags = {0};
 		struct policy_snapshot *snap = policy_load_file(paths[i], &diags);
 		diag_print(&diags, stderr);
-		if (snap)
+		if (cli.json) {
+			if (i)
+				putchar(',');
+			check_json(paths[i], snap, &diags);
+		} else if (snap) {
 			printf("%s: ok (profile %s, %u capabilities, %u ioctls, %u fault rules, "
 			       "%s)\n",
 			       paths[i], profile_get(snap->profile)->name, snap->cap_count,
 			       snap->ioctl_count, snap->fault_count, snap->digest);
-		else
+		}
+		if (!snap)
 			failed = 1;
 		policy_free(snap);
 		diag_free(&diags);
 	}
+	if (cli.json)
+		printf("],\"ok\":%s}\n", failed ? "false" : "true");
 	return failed;
+}
+
+/* --check's operands: the FILEs after it, where `--json` may still come
+ * (before a `--`, after which every word is a FILE). */
+static int check_operands(int argc, char **argv)
+{
+	int count = 0;
+	bool files_only = false;
+	for (int i = 0; i < argc; i++) {
+		if (!files_only && !strcmp(argv[i], "--")) {
+			files_only = true;
+		} else if (!files_only && !strcmp(argv[i], "--json")) {
+			continue; /* cli_init saw it */
+		} else if (!files_only && argv[i][0] == '-' && argv[i][1]) {
+			return usage_error(
+				"--check takes FILEs, not the option %s; put `--` before "
+				"a FILE whose name starts with -",
+				argv[i]);
+		} else {
+			argv[count++] = argv[i];
+		}
+	}
+	if (!count)
+		return usage_error("--check needs %s", "FILE...");
+	return check_policies(count, argv);
 }
 
 /* ---- SIGHUP (its reload thread is daemon.c's) ---- */
@@ -336,7 +405,8 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 	enum {
 		OPT_CHECK = 256,
 		OPT_VERSION,
-		OPT_CAPABILITIES
+		OPT_CAPABILITIES,
+		OPT_JSON
 	};
 	static const struct option longopts[] = {
 		{"policy", required_argument, NULL, 'p'},
@@ -355,6 +425,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"print-capabilities", no_argument, NULL, OPT_CAPABILITIES},
+		{"json", no_argument, NULL, OPT_JSON},
 		{NULL, 0, NULL, 0},
 	};
 	*options = (struct daemon_options){.front = FRONT_AUTO,
@@ -363,9 +434,9 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 					   .control = DEFAULT_CONTROL,
 					   .control_group = (gid_t)-1};
 	log_style_parse("auto", &options->log);
-	opterr = 0;
+	cli_init(&cli, "mshv-emu", usage_text, argc, argv);
 	int opt;
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((opt = cli_getopt(&cli, argc, argv, "+h", longopts)) != -1) {
 		char *end;
 		switch (opt) {
 		case 'p':
@@ -433,23 +504,23 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			options->ready_fd = (int)fd;
 			break;
 		case OPT_CHECK:
-			if (optind >= argc)
-				return usage_error("--check needs %s", "FILE...");
-			return check_policies(argc - optind, argv + optind);
+			return check_operands(argc - optind, argv + optind);
+		case OPT_JSON:
+			break; /* cli_init saw it */
 		case 'h':
 			printf("%s%s", usage_text, help_text);
 			return 0;
 		case OPT_CAPABILITIES:
 			return print_capabilities();
 		case OPT_VERSION:
-			printf("mshv-emu %s\n", MSHV_EMU_VERSION);
-			return 0;
-		default:
-			if (optopt && optopt < 256)
-				return usage_error("unknown option -%c", optopt);
-			return usage_error("unknown or incomplete option %s", argv[optind - 1]);
+			return cli_version(&cli);
+		default: /* cli_getopt said what is wrong */
+			return cli_usage_error(&cli, NULL);
 		}
 	}
+	if (cli.json)
+		return usage_error("--json goes with --check FILE...: a serving daemon prints no "
+				   "results (--print-capabilities is JSON already)");
 	if (optind < argc)
 		return usage_error("unexpected argument %s", argv[optind]);
 	if (options->control_group != (gid_t)-1 && !*options->control)

@@ -4,7 +4,7 @@ sees for --help, --version, usage errors (exit 2, the usage on stderr,
 nothing sent) and --json errors (one object on stdout).
 
 Binaries come from the environment: MSHV_EMU_CTL, MSHV_EMU_PROBE,
-MSHV_EMU_RUN.  Each check runs with a deadline."""
+MSHV_EMU_RUN, MSHV_EMU_BIN.  Each check runs with a deadline."""
 import json
 import os
 import subprocess
@@ -175,9 +175,58 @@ def test_run(run_bin):
               proc.returncode == 0 and os.path.exists(marker), proc)
 
 
+def test_emu(emu):
+    """mshv-emu's command line: whole option names, and --check --json."""
+    help_and_version(emu, "mshv-emu")
+    policies = os.environ["MSHV_EMU_POLICIES"]
+    good = os.path.join(policies, "default.yaml")
+    for argv, says in (
+            (["--chec", good], "unknown option `--chec`; did you mean `--check`?"),
+            (["--polic=x"], "unknown option `--polic`; did you mean `--policy`?"),
+            (["--check"], "--check needs FILE..."),
+            (["--check", "--bogus", good], "--check takes FILEs, not the option --bogus")):
+        usage_error(emu, argv, says)
+    # --json asks for results, which only --check prints.
+    proc = run([emu, "--json", "--policy", good])
+    obj = one_object(proc.stdout)
+    check("mshv-emu --json without --check: exit 2, one {\"error\"} object",
+          proc.returncode == 2 and obj is not None
+          and "--json goes with --check" in obj.get("error", "") and "usage:" in proc.stderr,
+          proc)
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = os.path.join(tmp, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("profile: negotiated\ncapabilities:\n  - {id: zero, value: 1}\n")
+        # --json before or after --check; `--` before a FILE.
+        for argv in (["--json", "--check", good, bad], ["--check", good, "--json", "--", bad]):
+            proc = run([emu] + argv)
+            obj = one_object(proc.stdout)
+            files = obj.get("files") if obj else None
+            check(f"mshv-emu {argv}: exit 1, one object with both files",
+                  proc.returncode == 1 and obj is not None and obj.get("ok") is False
+                  and isinstance(files, list) and len(files) == 2, proc)
+            if not files or len(files) != 2:
+                continue
+            check(f"mshv-emu {argv}: the good file is ok, with its profile and digest",
+                  files[0].get("file") == good and files[0].get("ok") is True
+                  and files[0].get("profile") == "negotiated"
+                  and str(files[0].get("digest", "")).startswith("sha256:"), proc)
+            errors = files[1].get("errors") or []
+            check(f"mshv-emu {argv}: the bad file's three errors, `zero` at 3:10",
+                  files[1].get("file") == bad and files[1].get("ok") is False
+                  and len(errors) == 3
+                  and any(e.get("line") == 3 and e.get("column") == 10
+                          and "`zero` is not a number" in e.get("message", "")
+                          for e in errors), proc)
+        proc = run([emu, "--check", "--json", good])
+        obj = one_object(proc.stdout)
+        check("mshv-emu --check --json GOOD: exit 0, ok",
+              proc.returncode == 0 and obj is not None and obj.get("ok") is True, proc)
+
+
 def main():
     tools = {"MSHV_EMU_CTL": test_mshvctl, "MSHV_EMU_PROBE": test_probe,
-             "MSHV_EMU_RUN": test_run}
+             "MSHV_EMU_RUN": test_run, "MSHV_EMU_BIN": test_emu}
     for env, test in tools.items():
         path = os.environ.get(env)
         if not path:
