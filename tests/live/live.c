@@ -412,6 +412,19 @@ int open_node(const struct daemon *d)
 	return fd;
 }
 
+int command_finish(int fd, pid_t pid, char *output, size_t size)
+{
+	size_t used = 0;
+	ssize_t got;
+	while (used + 1 < size && (got = read(fd, output + used, size - 1 - used)) > 0)
+		used += (size_t)got;
+	output[used] = '\0';
+	close(fd);
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int run_command(const char *const argv[], char *output, size_t size)
 {
 	int pipefd[2];
@@ -425,13 +438,17 @@ int run_command(const char *const argv[], char *output, size_t size)
 		_exit(127);
 	}
 	close(pipefd[1]);
-	size_t used = 0;
-	ssize_t got;
-	while (used + 1 < size && (got = read(pipefd[0], output + used, size - 1 - used)) > 0)
-		used += (size_t)got;
-	output[used] = '\0';
-	close(pipefd[0]);
-	int status;
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return command_finish(pipefd[0], pid, output, size);
+}
+
+int ctl(const struct daemon *d, char *out, size_t size, const char *const args[])
+{
+	char socket[128];
+	const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", socket};
+	int argc = 3;
+	control_of(d, d->pid, socket, sizeof(socket));
+	for (int i = 0; args[i] && argc < 15; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	return run_command(argv, out, size);
 }

@@ -59,5 +59,12 @@ int do_ioctl(int fd, uint32_t cmd, enum abi_arg arg, uint32_t value);
 int open_node(const struct daemon *d);
 /* Run ARGV, capture its stdout and stderr into OUTPUT; its exit status, or -1. */
 int run_command(const char *const argv[], char *output, size_t size);
+/* The end of a command run into a pipe: read FD (its read end) to EOF into
+ * OUTPUT (SIZE bytes, NUL-terminated), close it and reap PID.  Its exit
+ * status, or -1 when a signal ended it. */
+int command_finish(int fd, pid_t pid, char *output, size_t size);
+/* mshvctl --socket (D's control socket) ARGS...: its exit status, its output
+ * in OUT. */
+int ctl(const struct daemon *d, char *out, size_t size, const char *const args[]);
 
 #endif

@@ -375,18 +375,6 @@ static void expect_message(struct receiver *r, const struct daemon *d, const cha
 			  message);
 }
 
-static int ctl(const struct daemon *d, char *out, size_t size, const char *const args[])
-{
-	char socket[128];
-	const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", socket};
-	int argc = 3;
-	control_of(d, d->pid, socket, sizeof(socket));
-	for (int i = 0; args[i] && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	return run_command(argv, out, size);
-}
-
 /* READY=1 once serving; RELOADING=1 then READY=1 around each reload, good
  * or bad, by SIGHUP or mshvctl; STOPPING=1 at the stop. */
 Test(daemon_notify, ready_reloading_stopping_over_an_abstract_socket, .fini = teardown)

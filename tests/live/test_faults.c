@@ -45,19 +45,6 @@ static void start_with(struct daemon *d, const char *text)
 	unlink(path);
 }
 
-/* mshvctl ARGS... against D; its exit status, output in OUT. */
-static int ctl(const struct daemon *d, char *out, size_t size, const char *const args[])
-{
-	char socket[128];
-	const char *argv[16] = {env_or("MSHV_EMU_CTL", "mshvctl"), "--socket", socket};
-	int argc = 3;
-	control_of(d, d->pid, socket, sizeof(socket));
-	for (int i = 0; args[i] && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	return run_command(argv, out, size);
-}
-
 /* Wait until `mshvctl status --json` says N calls are held. */
 static bool wait_held(const struct daemon *d, unsigned n, int deadline_ms)
 {
@@ -538,15 +525,7 @@ static int ctl_json(const struct daemon *d, char *out, size_t size, const char *
 		_exit(127);
 	}
 	close(pipefd[1]);
-	size_t used = 0;
-	ssize_t got;
-	while (used + 1 < size && (got = read(pipefd[0], out + used, size - 1 - used)) > 0)
-		used += (size_t)got;
-	out[used] = '\0';
-	close(pipefd[0]);
-	int status;
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return command_finish(pipefd[0], pid, out, size);
 }
 
 /* OUT is one JSON object on one line (mshvctl --json's promise). */
@@ -839,15 +818,7 @@ static int ctl_as(const struct daemon *d, uid_t uid, gid_t gid, const gid_t *gro
 		_exit(127);
 	}
 	close(pipefd[1]);
-	size_t used = 0;
-	ssize_t got;
-	while (used + 1 < size && (got = read(pipefd[0], out + used, size - 1 - used)) > 0)
-		used += (size_t)got;
-	out[used] = '\0';
-	close(pipefd[0]);
-	int status;
-	waitpid(child, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return command_finish(pipefd[0], child, out, size);
 }
 
 /*

@@ -167,15 +167,7 @@ static int ctl_as(const struct daemon *d, uid_t uid, char *out, size_t size,
 		_exit(127);
 	}
 	close(pipefd[1]);
-	size_t used = 0;
-	ssize_t got;
-	while (used + 1 < size && (got = read(pipefd[0], out + used, size - 1 - used)) > 0)
-		used += (size_t)got;
-	out[used] = '\0';
-	close(pipefd[0]);
-	int status;
-	waitpid(child, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return command_finish(pipefd[0], child, out, size);
 }
 
 Test(user, serves_as_the_user_with_only_what_it_keeps)
@@ -347,15 +339,7 @@ static int emu_as(uid_t uid, char *out, size_t size, const char *const args[])
 		_exit(127);
 	}
 	close(pipefd[1]);
-	size_t used = 0;
-	ssize_t got;
-	while (used + 1 < size && (got = read(pipefd[0], out + used, size - 1 - used)) > 0)
-		used += (size_t)got;
-	out[used] = '\0';
-	close(pipefd[0]);
-	int status;
-	waitpid(child, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return command_finish(pipefd[0], child, out, size);
 }
 
 /* A scratch directory of MODE, owned by OWNER; its mountpoint and socket. */
