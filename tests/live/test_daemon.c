@@ -545,6 +545,10 @@ Test(daemon_pidfile, symlink_and_missing_directory_are_refused)
 Test(daemon_cli, print_capabilities_is_one_json_object)
 {
 	char out[8192], file[] = "/tmp/mshv-caps-XXXXXX";
+	/* Checked by a JSON parser: the VM's busybox root has none. */
+	const char *python[] = {"python3", "-c", "", NULL};
+	if (run_command(python, out, sizeof(out)) == 127)
+		cr_skip_test("no python3 here to parse the JSON (the VM's root is busybox)");
 	const char *argv[] = {emu_bin(), "--print-capabilities", NULL};
 	cr_assert_eq(run_command(argv, out, sizeof(out)), 0, "%s", out);
 	int fd = mkstemp(file);
