@@ -58,6 +58,10 @@ if [ -d "$build/docs/man" ]; then
 	for page in man8/mshv-emu.8 man8/mshvctl.8 man1/mshv-probe.1 man1/mshv-emu-run.1 \
 		man5/mshv-emu-policy.5; do
 		[ -s "$usr/$datadir/man/$page" ] || bad "no man page /usr/$datadir/man/$page"
+		# Installed to /usr, they name /usr's directories, not the configured prefix's.
+		if grep -q "/usr/local/" "$usr/$datadir/man/$page"; then
+			bad "/usr/$datadir/man/$page names /usr/local, not the prefix it was installed to: $(grep -m1 /usr/local/ "$usr/$datadir/man/$page")"
+		fi
 	done
 fi
 
