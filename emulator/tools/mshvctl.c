@@ -23,15 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-#define DEFAULT_SOCKET "/run/mshv-emu.sock"
+#define DEFAULT_SOCKET	"/run/mshv-emu.sock"
+#define DEFAULT_TIMEOUT 30 /* seconds */
 
 static const char usage_text[] =
-	"usage: mshvctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	"usage: mshvctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
 	"       mshvctl --help | --version\n"
 	"commands:\n"
 	"  status                     front, node, policy, generation, sessions, uptime\n"
@@ -46,6 +48,8 @@ static const char help_text[] =
 	"options (anywhere; --opt=value or --opt value; -- ends them):\n"
 	"  --socket PATH              mshv-emu's --control (default " DEFAULT_SOCKET ")\n"
 	"  --json                     one JSON object on stdout, {\"error\": ...} on failure\n"
+	"  --timeout SECONDS          give up on a daemon that has not answered in time\n"
+	"                             (default 30)\n"
 	"  -h, --help                 this help\n"
 	"  --version                  the version\n"
 	"A relative FILE is sent as an absolute path, from the current directory.\n"
@@ -165,15 +169,15 @@ static int connect_trusted(struct cli *cli, const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{"socket", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
+		{"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	   {NULL, 0, NULL, 0},
 	};
 	struct cli cli;
 	cli_init(&cli, "mshvctl", usage_text, argc, argv);
 	const char *path = DEFAULT_SOCKET;
+	long timeout = DEFAULT_TIMEOUT;
+	char *end;
 	int opt;
 	while ((opt = cli_getopt(&cli, argc, argv, "h", longopts)) != -1) {
 		switch (opt) {
@@ -182,6 +186,15 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			break; /* cli_init saw it */
+		case 't':
+			errno = 0;
+			timeout = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || timeout < 1 || timeout > 86400)
+				return cli_usage_error(&cli,
+						       "--timeout `%s`: expected whole seconds, 1 "
+						       "to 86400",
+						       optarg);
+			break;
 		case 'h':
 			printf("%s%s", usage_text, help_text);
 			return 0;
@@ -213,6 +226,11 @@ int main(int argc, char **argv)
 	int fd = connect_trusted(&cli, path);
 	if (fd < 0)
 		return 1;
+	/* A daemon that stopped answering (wedged, or not mshv-emu) must not
+	 * hang a script, nor a service manager's ExecReload. */
+	struct timeval limit = {.tv_sec = timeout};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
 	FILE *conn = fdopen(fd, "r+");
 	if (!conn) {
 		close(fd);
@@ -227,8 +245,15 @@ int main(int argc, char **argv)
 	shutdown(fd, SHUT_WR);
 
 	char line[16] = "";
+	errno = 0;
 	if (!fgets(line, sizeof(line), conn)) {
+		bool late = errno == EAGAIN || errno == EWOULDBLOCK;
 		fclose(conn);
+		if (late)
+			return cli_fail(&cli,
+					"%s: no answer within %ld s; see mshv-emu's log (is it "
+					"stuck?), or give it longer with --timeout",
+					path, timeout);
 		return cli_fail(&cli, "%s closed without answering; see mshv-emu's log", path);
 	}
 	bool ok = !strcmp(line, "ok\n");
@@ -239,7 +264,20 @@ int main(int argc, char **argv)
 	size_t got;
 	while (text && (got = fread(buf, 1, sizeof(buf), conn)) > 0)
 		fwrite(buf, 1, got, text);
+	/* A refusal may be followed by a reset (the daemon closed with the
+	 * request unread): what arrived is the answer.  A stall is not. */
+	bool stalled = ferror(conn) && (errno == EAGAIN || errno == EWOULDBLOCK);
 	fclose(conn);
+	if (stalled) {
+		if (text)
+			fclose(text);
+		free(reply);
+		return cli_fail(
+			&cli,
+			"%s: the answer stopped coming for %ld s; see mshv-emu's log (is it "
+			"stuck?), or give it longer with --timeout",
+			path, timeout);
+	}
 	if (!text)
 		return cli_fail(&cli, "out of memory");
 	fclose(text);

@@ -7,6 +7,7 @@ Binaries come from the environment: MSHV_EMU_CTL, MSHV_EMU_PROBE,
 MSHV_EMU_RUN, MSHV_EMU_BIN.  Each check runs with a deadline."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,18 @@ def test_mshvctl(ctl):
             proc = run([ctl] + argv)
             check(f"{argv}: exit 1 naming the socket",
                   proc.returncode == 1 and f"connect {sock}" in proc.stderr, proc)
+        usage_error(ctl, s + ["--timeout", "0", "status"], "--timeout `0`: expected whole seconds")
+        # A server that never answers: given up on after --timeout, not hung on.
+        silent_path = os.path.join(tmp, "silent.sock")
+        silent = socket.socket(socket.AF_UNIX)
+        silent.bind(silent_path)
+        silent.listen()
+        proc = run([ctl, "--timeout", "1", "--json", "--socket", silent_path, "status"])
+        obj = one_object(proc.stdout)
+        check("a silent server: exit 1 after --timeout, one {\"error\"} saying so",
+              proc.returncode == 1 and obj is not None
+              and "no answer within 1 s" in obj.get("error", ""), proc)
+        silent.close()
         proc = run([ctl, "stats", "--json", f"--socket={sock}"])
         obj = one_object(proc.stdout)
         check("--json, no daemon: exit 1 and one {\"error\"} object",
