@@ -51,9 +51,9 @@ void core_fini(struct emu_core *core)
 	pthread_mutex_destroy(&core->publish_lock);
 }
 
-uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap)
+/* Publish SNAP; publish_lock is held, and released here. */
+static uint64_t publish_locked(struct emu_core *core, struct policy_snapshot *snap)
 {
-	pthread_mutex_lock(&core->publish_lock);
 	uint64_t generation = ++core->generation;
 	snap->generation = generation;
 	struct policy_snapshot *old = emu_rcu_xchg(&core->current, snap);
@@ -61,6 +61,30 @@ uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap)
 	emu_rcu_synchronize();
 	policy_free(old);
 	return generation;
+}
+
+uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap)
+{
+	pthread_mutex_lock(&core->publish_lock);
+	return publish_locked(core, snap);
+}
+
+uint64_t core_reload(struct emu_core *core, struct policy_snapshot *snap, char *clash, size_t size)
+{
+	pthread_mutex_lock(&core->publish_lock);
+	/* Under the lock core_inject takes: no rule can be injected between
+	 * this check and the publish. */
+	const struct fault_set *injected = core->injected;
+	for (unsigned i = 0; injected && i < injected->count; i++) {
+		for (unsigned j = 0; j < snap->fault_count; j++) {
+			if (!strcmp(injected->rules[i].name, snap->faults[j].name)) {
+				snprintf(clash, size, "%s", snap->faults[j].name);
+				pthread_mutex_unlock(&core->publish_lock);
+				return 0;
+			}
+		}
+	}
+	return publish_locked(core, snap);
 }
 
 int core_open(struct emu_core *core, struct emu_session *session, struct emu_call *call)

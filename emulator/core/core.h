@@ -179,6 +179,14 @@ void core_fini(struct emu_core *core);
 uint64_t core_publish(struct emu_core *core, struct policy_snapshot *snap);
 
 /*
+ * core_reload - core_publish, unless a fault rule of SNAP has the name of an
+ * injected rule (one rule per name, as core_inject keeps it): then nothing
+ * changes, SNAP stays the caller's, the name goes into CLASH (SIZE bytes)
+ * and 0 is returned.
+ */
+uint64_t core_reload(struct emu_core *core, struct policy_snapshot *snap, char *clash, size_t size);
+
+/*
  * core_open - a new open of the device: numbers SESSION (the Nth open) and
  * applies open faults.  Returns 0 or -errno (the open fails; SESSION is not
  * in use).  CALL carries the caller; a delay or hang fault sets its

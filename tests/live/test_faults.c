@@ -614,6 +614,21 @@ Test(faults, mshvctl_refuses_a_rule_name_taken)
 	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"stats", NULL}), 0);
 	const char *first = strstr(out, "twice");
 	cr_expect(first && !strstr(first + 1, "twice"), "%s", out);
+	/* Nor may a reload bring in a policy rule named as an injected one. */
+	char next[1024];
+	snprintf(next, sizeof(next), "%s/clash.yaml", d->dir);
+	FILE *file = fopen(next, "w");
+	cr_assert_not_null(file);
+	fprintf(file, HEAD
+		"faults:\n  rules:\n"
+		"    - {name: twice, match: {ioctl: CHECK_EXTENSION}, action: {errno: EIO}}\n");
+	fclose(file);
+	cr_expect_eq(ctl(d, out, sizeof(out), (const char *[]){"reload", next, NULL}), 1, "%s",
+		     out);
+	cr_expect(strstr(out, "fault rule `twice` has the name of a rule injected") &&
+			  strstr(out, "still serving generation 1"),
+		  "%s", out);
+	unlink(next);
 }
 
 /* The socket's mode (0600) keeps other users out already: let them reach

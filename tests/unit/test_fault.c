@@ -277,6 +277,20 @@ Test(fault_runtime, disable_enable_and_inject, .fini = stop_serving)
 		fault_rule_free(rule);
 		free(rule);
 	}
+	/* Nor may a reload bring in a policy rule of an injected rule's name. */
+	static const char clashing[] =
+		POLICY_HEAD "faults:\n  rules:\n"
+			    "    - {name: once-eagain, match: {ioctl: CHECK_EXTENSION}, action: "
+			    "{errno: EIO}}\n";
+	struct policy_snapshot *next =
+		policy_load_buffer("next.yaml", clashing, strlen(clashing), &diags);
+	cr_assert_not_null(next);
+	uint64_t generation = core.current->generation;
+	char clash[64] = "";
+	cr_expect_eq(core_reload(&core, next, clash, sizeof(clash)), 0);
+	cr_expect_str_eq(clash, "once-eagain");
+	cr_expect_eq(core.current->generation, generation, "the clashing policy was published");
+	policy_free(next);
 	cr_expect_eq(ioctl_u32(&session, CE_NEG, 2, NULL), -EAGAIN);
 	cr_expect_eq(ioctl_u32(&session, CE_NEG, 2, NULL), 2, "an injected rule fires once");
 	cr_expect(core_fault_enable(&core, "eio", true));
