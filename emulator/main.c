@@ -473,6 +473,8 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 					optarg);
 			break;
 		case 't':
+			if (!*optarg)
+				return usage_error("--trace needs a FILE, not %s", "\"\"");
 			options->trace = optarg;
 			break;
 		case 'C':

@@ -101,9 +101,11 @@ int pidfile_create(const char *path)
 		if (!created) {
 			char pid[32];
 			read_pid(fd, pid, sizeof(pid));
+			/* Unlocked: no mshv-emu holds it, whatever it says (a pid
+			 * reused since, or not a pid at all). */
 			emu_logp(LOG_NOTICE,
-				 "--pidfile %s: replacing a stale pidfile (pid %s ended without "
-				 "removing it)",
+				 "--pidfile %s: replacing a stale pidfile (it says `%s`, and no "
+				 "mshv-emu holds it)",
 				 path, pid);
 		} else if (fchmod(fd, 0644) != 0) { /* whatever the umask */
 			emu_warn("--pidfile %s: chmod 0644: %s", path, strerror(errno));

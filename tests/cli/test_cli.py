@@ -197,6 +197,7 @@ def test_emu(emu):
             (["--chec", good], "unknown option `--chec`; did you mean `--check`?"),
             (["--polic=x"], "unknown option `--polic`; did you mean `--policy`?"),
             (["--check"], "--check needs FILE..."),
+            (["--trace", ""], "--trace needs a FILE"),
             (["--check", "--bogus", good], "--check takes FILEs, not the option --bogus")):
         usage_error(emu, argv, says)
     # --json asks for results, which only --check prints.
