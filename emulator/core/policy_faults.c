@@ -134,10 +134,15 @@ static void build_fault_match(struct loader *ld, const char *path, const struct 
 		} else if (parse_int(m->ioctl, &n) && n >= 1 && n <= UINT32_MAX) {
 			rule->cmd = (uint32_t)n;
 		} else {
+			/* An example this policy has, not one it may lack. */
+			const char *example = snap->ioctl_count ? snap->ioctls[0].name : NULL;
+			if (example && !strncmp(example, "MSHV_", 5))
+				example += 5;
 			load_error(ld, sub,
-				   "`%s` is not an ioctl of profile %s or of `ioctls:`; use a name "
-				   "such as CHECK_EXTENSION or a number",
-				   m->ioctl, profile_get(snap->profile)->name);
+				   "`%s` is not an ioctl of profile %s or of `ioctls:`; use one of "
+				   "its names%s%s, or a number",
+				   m->ioctl, profile_get(snap->profile)->name,
+				   example ? ", such as " : "", example ? example : "");
 			*ok = false;
 		}
 		rule->has_cmd = true;
