@@ -477,6 +477,18 @@ static ssize_t exchange(struct iovec *iov, int iov_count, void *reply, size_t re
 /* One request and its reply on FD.  -1 with errno EFAULT (a part could not
  * be read: nothing sent), EMFILE (no room for the fd passed with it), or
  * ENODEV (the device is gone). */
+struct reply_wait {
+	int fd;
+	struct msghdr *msg;
+	int flags;
+};
+
+static ssize_t reply_recv(void *arg, int flags)
+{
+	struct reply_wait *w = arg;
+	return syscall(SYS_recvmsg, w->fd, w->msg, w->flags | flags);
+}
+
 static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply, size_t reply_cap,
 			   int *new_fd, bool cloexec)
 {
@@ -505,8 +517,17 @@ static ssize_t exchange_on(int fd, struct iovec *iov, int iov_count, void *reply
 			     .msg_controllen = sizeof(control.buf)};
 	ssize_t got;
 	bool held = false;
+	/* The answer comes at once, but for a held call: wait for it spinning
+	 * first (wire.h), so that it need not wake this vCPU. */
+	struct reply_wait wait = {fd, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0};
+	got = wire_spin_recv(reply_recv, &wait);
+	bool have = !(got < 0 && errno == EAGAIN); /* the spin got it */
 	for (;;) {
-		got = syscall(SYS_recvmsg, fd, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0);
+		if (!have) {
+			msg.msg_controllen = sizeof(control.buf);
+			got = reply_recv(&wait, 0);
+		}
+		have = false;
 		if (got < 0 && errno == EINTR) {
 			if (!held)
 				continue; /* an answer comes at once: wait for it */

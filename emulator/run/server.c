@@ -45,6 +45,7 @@ struct channel {
 	struct run_server *server;
 	struct run_call_hooks hooks; /* a held call: WIRE_HELD on FD, FD's hangup */
 	int fd;
+	uint8_t *in;		  /* the request buffer of its thread */
 	_Atomic uint64_t serving; /* 1 + the session of the call it has read, or 0 */
 	struct channel *next;
 };
@@ -584,13 +585,24 @@ static void channel_forget(struct run_server *s, struct channel *c)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static ssize_t request_recv(void *arg, int flags)
+{
+	const struct channel *c = arg;
+	return recv(c->fd, c->in, REQUEST_BUF, flags);
+}
+
 static void *channel_thread(void *arg)
 {
 	struct channel *c = arg;
 	struct run_server *s = c->server;
 	uint8_t *in = malloc(REQUEST_BUF), *out = malloc(REPLY_BUF);
+	c->in = in;
 	while (in && out) {
-		ssize_t got = recv(c->fd, in, REQUEST_BUF, 0);
+		/* The caller's next call often follows at once: wait for it
+		 * spinning first (wire.h), then blocking. */
+		ssize_t got = wire_spin_recv(request_recv, c);
+		if (got < 0 && errno == EAGAIN)
+			got = recv(c->fd, in, REQUEST_BUF, 0);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < (ssize_t)sizeof(struct wire_request))

@@ -33,7 +33,13 @@
 #ifndef MSHV_EMU_WIRE_H
 #define MSHV_EMU_WIRE_H
 
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define WIRE_MAGIC	0x4d455731u /* "MEW1" */
 #define WIRE_MAX_DATA	(16384 + 2 * 4096 + 256)
@@ -104,5 +110,50 @@ int mshv_emu_inproc_open(int flags, unsigned *slot);
 int mshv_emu_inproc_ioctl(unsigned slot, unsigned long cmd, void *arg, unsigned *new_slot);
 void mshv_emu_inproc_ref(unsigned slot);
 void mshv_emu_inproc_unref(unsigned slot);
+
+/*
+ * Waiting for the other side.  A call is two wake-ups, the server's thread
+ * and then the caller; on a VM each wake-up of a halted (idle) vCPU goes
+ * through the hypervisor and costs tens of microseconds, more than the
+ * call itself (docs/benchmarks.md).  So each side first polls for the
+ * other's message for up to WIRE_SPIN_NS, keeping its vCPU running, and
+ * only then blocks.  Not with one CPU, where spinning only delays the other.
+ */
+#define WIRE_SPIN_NS 50000
+
+static inline bool wire_spin_allowed(void)
+{
+	static _Atomic int allowed; /* 0: not known yet; 1: yes; 2: no */
+	int known = atomic_load_explicit(&allowed, memory_order_relaxed);
+	if (!known) {
+		known = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 2;
+		atomic_store_explicit(&allowed, known, memory_order_relaxed);
+	}
+	return known == 1;
+}
+
+static inline uint64_t wire_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* wire_spin_recv - RECEIVE(ARG) with MSG_DONTWAIT in FLAGS until it gets
+ * something or WIRE_SPIN_NS pass: its result, or -1 with errno EAGAIN when
+ * nothing came (or spinning is not allowed): then block. */
+static inline ssize_t wire_spin_recv(ssize_t (*receive)(void *arg, int flags), void *arg)
+{
+	if (!wire_spin_allowed()) {
+		errno = EAGAIN;
+		return -1;
+	}
+	uint64_t deadline = wire_now_ns() + WIRE_SPIN_NS;
+	ssize_t got;
+	do
+		got = receive(arg, MSG_DONTWAIT);
+	while (got < 0 && errno == EAGAIN && wire_now_ns() < deadline);
+	return got;
+}
 
 #endif
