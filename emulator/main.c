@@ -436,6 +436,7 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 	log_style_parse("auto", &options->log);
 	cli_init(&cli, "mshv-emu", usage_text, argc, argv);
 	int opt;
+	bool capabilities = false;
 	while ((opt = cli_getopt(&cli, argc, argv, "+h", longopts)) != -1) {
 		char *end;
 		switch (opt) {
@@ -506,6 +507,10 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			options->ready_fd = (int)fd;
 			break;
 		case OPT_CHECK:
+			if (capabilities)
+				return usage_error("--check and --print-capabilities are two "
+						   "modes: give %s",
+						   "one");
 			return check_operands(argc - optind, argv + optind);
 		case OPT_JSON:
 			break; /* cli_init saw it */
@@ -513,12 +518,22 @@ static int parse_options(int argc, char **argv, struct daemon_options *options)
 			printf("%s%s", usage_text, help_text);
 			return 0;
 		case OPT_CAPABILITIES:
-			return print_capabilities();
+			/* Answered once every option is parsed: the options are
+			 * checked (a unit's ExecStart, tests/service), operands
+			 * and --check refused. */
+			capabilities = true;
+			break;
 		case OPT_VERSION:
 			return cli_version(&cli);
 		default: /* cli_getopt said what is wrong */
 			return cli_usage_error(&cli, NULL);
 		}
+	}
+	if (capabilities) {
+		if (optind < argc)
+			return usage_error("--print-capabilities takes no argument, not %s",
+					   argv[optind]);
+		return print_capabilities();
 	}
 	if (cli.json)
 		return usage_error("--json goes with --check FILE...: a serving daemon prints no "

@@ -198,7 +198,11 @@ def test_emu(emu):
             (["--polic=x"], "unknown option `--polic`; did you mean `--policy`?"),
             (["--check"], "--check needs FILE..."),
             (["--trace", ""], "--trace needs a FILE"),
-            (["--check", "--bogus", good], "--check takes FILEs, not the option --bogus")):
+            (["--check", "--bogus", good], "--check takes FILEs, not the option --bogus"),
+            (["--print-capabilities", "extra"], "--print-capabilities takes no argument, not extra"),
+            (["--print-capabilities", "--check", good],
+             "--check and --print-capabilities are two modes: give one"),
+            (["--front", "bogus", "--print-capabilities"], "--front bogus: expected")):
         usage_error(emu, argv, says)
     # --json asks for results, which only --check prints.
     proc = run([emu, "--json", "--policy", good])

@@ -62,7 +62,7 @@ for directive in ProtectSystem ProtectHome PrivateTmp PrivateDevices PrivateMoun
 done
 
 # The command lines: every option is one mshv-emu and mshvctl know (what
-# follows them is parsed before --print-capabilities answers).
+# --print-capabilities answers only once every option is parsed and checked).
 for unit in mshv-emu.service mshv-emu-fuse.service; do
 	start=$(sed -n 's|^ExecStart=/usr/bin/mshv-emu ||p' "$units/$unit" | sed 's| \$MSHV_EMU_OPTIONS$||')
 	# shellcheck disable=SC2086
