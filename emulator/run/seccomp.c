@@ -909,7 +909,11 @@ struct seccomp_served *seccomp_serve_start(const struct seccomp_config *config, 
 	s->config.run_id = s->run_id;
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->answered, NULL);
+	pthread_condattr_t monotonic; /* the end's deadline is not the wall clock's */
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->answered, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	s->end_fd = eventfd(0, EFD_CLOEXEC);
 	s->join_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -956,7 +960,7 @@ void seccomp_serve_end(struct seccomp_served *s)
 	/* What was taken is answered while this process is still here: a
 	 * notification taken and never answered would hold its caller. */
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += END_DEADLINE_MS / 1000;
 	while (s->answering && pthread_cond_timedwait(&s->answered, &s->lock, &until) != ETIMEDOUT)
 		;

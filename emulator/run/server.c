@@ -265,9 +265,11 @@ static bool caller_gone(int fd)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Deadlines are CLOCK_MONOTONIC, as s->changed waits: a wall clock that
+ * NTP slews or steps would end a delay early. */
 static void deadline_after(struct timespec *t, uint64_t ns)
 {
-	clock_gettime(CLOCK_REALTIME, t);
+	clock_gettime(CLOCK_MONOTONIC, t);
 	ns += (uint64_t)t->tv_nsec;
 	t->tv_sec += (time_t)(ns / 1000000000u);
 	t->tv_nsec = (long)(ns % 1000000000u);
@@ -305,7 +307,7 @@ static enum hold_end hold(struct run_server *s, const struct emu_call *call,
 	for (;;) {
 		if (s->stopping || (call->hang && s->release_generation != generation))
 			break;
-		clock_gettime(CLOCK_REALTIME, &now);
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (!call->hang && !before(&now, &end))
 			break;
 		deadline_after(&watch, HOLD_WATCH_NS);
@@ -728,7 +730,11 @@ struct run_server *run_server_start(struct emu_core *core, uid_t uid, pid_t run_
 	*s = (struct run_server){
 		.core = core, .uid = uid, .run_pid = run_pid, .listen_fd = -1, .epoll_fd = -1};
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->changed, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->changed, &attr);
+	pthread_condattr_destroy(&attr);
 	uint32_t nonce = 0;
 	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
 		nonce = (uint32_t)time(NULL);
