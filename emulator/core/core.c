@@ -129,10 +129,10 @@ int core_open(struct emu_core *core, struct emu_session *session, struct emu_cal
 		}
 	}
 	if (!call->hold_ns && !call->hang) {
-		if (result == 0)
-			atomic_fetch_add(&core->sessions_open, 1);
 		core_trace_event(core, TRACE_OPEN, session, call, NULL, result, snap->generation,
 				 false);
+		if (result == 0)
+			atomic_fetch_add(&core->sessions_open, 1); /* see core_release */
 	}
 	emu_rcu_read_unlock();
 	return result;
@@ -142,11 +142,11 @@ int core_open_complete(struct emu_core *core, struct emu_session *session, struc
 		       bool interrupted)
 {
 	int result = interrupted ? -EINTR : call->held_result;
-	if (result == 0)
-		atomic_fetch_add(&core->sessions_open, 1);
 	emu_rcu_read_lock();
 	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	core_trace_event(core, TRACE_OPEN, session, call, NULL, result, snap->generation, true);
+	if (result == 0)
+		atomic_fetch_add(&core->sessions_open, 1); /* see core_release */
 	emu_rcu_read_unlock();
 	return result;
 }
@@ -155,7 +155,6 @@ void core_release(struct emu_core *core, struct emu_session *session, struct emu
 {
 	struct emu_call call = {.caller = caller};
 	bool object = session->object != EMU_OBJECT_DEVICE;
-	atomic_fetch_sub(object ? &core->objects_open : &core->sessions_open, 1);
 	emu_rcu_read_lock();
 	const struct policy_snapshot *snap = emu_rcu_dereference(core->current);
 	struct fault_input input = {
@@ -166,6 +165,11 @@ void core_release(struct emu_core *core, struct emu_session *session, struct emu
 	    (rule = decide_fault(core, snap, &input, NULL, &call)) && rule->vanish_ns)
 		core_vanish(core, rule->vanish_ns);
 	core_trace_event(core, TRACE_RELEASE, session, &call, NULL, 0, snap->generation, false);
+	/* Counted out only once its event is in the transcript, and inside the
+	 * read section: whoever sees the count drop (mshvctl status) and then
+	 * stops the transcript waits for this section, so the event is among
+	 * those the stop drains.  Counted out before, it could be lost. */
+	atomic_fetch_sub(object ? &core->objects_open : &core->sessions_open, 1);
 	emu_rcu_read_unlock();
 	if (object)
 		root_object_free(session);
