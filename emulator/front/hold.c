@@ -128,7 +128,7 @@ static void *hold_thread(void *arg)
 		if (next) {
 			struct timespec until = {(time_t)(next / 1000000000u),
 						 (long)(next % 1000000000u)};
-			pthread_cond_timedwait(&holds.wake, &holds.lock, &until);
+			pthread_cond_clockwait(&holds.wake, &holds.lock, CLOCK_MONOTONIC, &until);
 		} else {
 			pthread_cond_wait(&holds.wake, &holds.lock);
 		}
@@ -139,12 +139,9 @@ static void *hold_thread(void *arg)
 
 int front_hold_start(const struct front_options *options)
 {
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_destroy(&holds.wake);
-	pthread_cond_init(&holds.wake, &attr);
-	pthread_condattr_destroy(&attr);
+	/* holds.wake stays as it was statically made: the control thread may
+	 * already signal it (mshvctl release), so it is never made again here;
+	 * the wait names its clock instead (pthread_cond_clockwait). */
 	holds.options = options;
 	holds.stopping = false;
 	if (front_thread_create(&holds.thread, hold_thread, NULL) != 0)
