@@ -70,6 +70,17 @@
 #define DEVICE_INO	0x6d736876
 #define NOTIF_BUF_SIZE	512
 
+/* Linux 6.6's synchronous wake-up (Debian 12's headers predate it): the
+ * kernel runs the supervisor on the caller's CPU, which sleeps meanwhile,
+ * and the caller on the supervisor's when answered, instead of waking an
+ * idle CPU each way. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
 struct seccomp_served {
 	struct seccomp_config config;
 	char run_id[64];
@@ -812,6 +823,8 @@ static int listener_add(struct seccomp_served *s, int fd)
 	if (!l)
 		return -ENOMEM;
 	*l = (struct listener){.served = s, .fd = fd};
+	/* Where the kernel has it; an older one (EINVAL) wakes as before. */
+	(void)ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->lead_free, NULL);
 	pthread_mutex_lock(&s->lock);
