@@ -824,7 +824,8 @@ static int listener_add(struct seccomp_served *s, int fd)
 		return -ENOMEM;
 	*l = (struct listener){.served = s, .fd = fd};
 	/* Where the kernel has it; an older one (EINVAL) wakes as before. */
-	(void)ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+	(void)ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+		    (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->lead_free, NULL);
 	pthread_mutex_lock(&s->lock);
@@ -922,11 +923,7 @@ struct seccomp_served *seccomp_serve_start(const struct seccomp_config *config, 
 	s->config.run_id = s->run_id;
 	pthread_mutex_init(&s->cache_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_t monotonic; /* the end's deadline is not the wall clock's */
-	pthread_condattr_init(&monotonic);
-	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->answered, &monotonic);
-	pthread_condattr_destroy(&monotonic);
+	pthread_cond_init(&s->answered, NULL);
 	s->end_fd = eventfd(0, EFD_CLOEXEC);
 	s->join_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -975,7 +972,8 @@ void seccomp_serve_end(struct seccomp_served *s)
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += END_DEADLINE_MS / 1000;
-	while (s->answering && pthread_cond_timedwait(&s->answered, &s->lock, &until) != ETIMEDOUT)
+	while (s->answering &&
+	       pthread_cond_clockwait(&s->answered, &s->lock, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&s->lock);
 	/* Processes of the run that outlive it (orphans of CMD) are served

@@ -265,8 +265,9 @@ static bool caller_gone(int fd)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* Deadlines are CLOCK_MONOTONIC, as s->changed waits: a wall clock that
- * NTP slews or steps would end a delay early. */
+/* Deadlines are CLOCK_MONOTONIC, and so are the waits for them
+ * (pthread_cond_clockwait): a wall clock that is slewed or stepped would
+ * end a delay early. */
 static void deadline_after(struct timespec *t, uint64_t ns)
 {
 	clock_gettime(CLOCK_MONOTONIC, t);
@@ -313,7 +314,8 @@ static enum hold_end hold(struct run_server *s, const struct emu_call *call,
 		deadline_after(&watch, HOLD_WATCH_NS);
 		if (!call->hang && before(&end, &watch))
 			watch = end;
-		if (pthread_cond_timedwait(&s->changed, &s->lock, &watch) == ETIMEDOUT &&
+		if (pthread_cond_clockwait(&s->changed, &s->lock, CLOCK_MONOTONIC, &watch) ==
+			    ETIMEDOUT &&
 		    hooks->gone(hooks->ctx)) {
 			gone = true;
 			break;
@@ -730,11 +732,7 @@ struct run_server *run_server_start(struct emu_core *core, uid_t uid, pid_t run_
 	*s = (struct run_server){
 		.core = core, .uid = uid, .run_pid = run_pid, .listen_fd = -1, .epoll_fd = -1};
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->changed, &attr);
-	pthread_condattr_destroy(&attr);
+	pthread_cond_init(&s->changed, NULL);
 	uint32_t nonce = 0;
 	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
 		nonce = (uint32_t)time(NULL);
