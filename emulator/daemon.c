@@ -54,19 +54,18 @@ int daemon_reload(struct daemon *daemon, const char *path, FILE *report)
 	uint64_t generation = core_reload(&daemon->core, snap, clash, sizeof(clash));
 	if (!generation) {
 		/* One rule per name, or `fault enable NAME` would switch two. */
-		emu_warn("reload: %s: error: fault rule `%s` has the name of a rule injected with "
-			 "mshvctl inject; rename it in the file (injected rules last until "
-			 "mshv-emu restarts)",
+		char line[1024];
+		snprintf(line, sizeof(line),
+			 "%s: error: fault rule `%s` has the name of a rule injected with mshvctl "
+			 "inject; rename it in the file (injected rules last until mshv-emu "
+			 "restarts)",
 			 file, clash);
+		emu_warn("reload: %s", line);
 		emu_warn("reload: %s rejected; still serving generation %llu (%s)", file,
 			 (unsigned long long)before.generation, before.digest);
 		if (report)
-			fprintf(report,
-				"%s: error: fault rule `%s` has the name of a rule injected with "
-				"mshvctl inject; rename it in the file (injected rules last until "
-				"mshv-emu restarts)\nrejected; still serving generation %llu "
-				"(%s)\n",
-				file, clash, (unsigned long long)before.generation, before.digest);
+			fprintf(report, "%s\nrejected; still serving generation %llu (%s)\n", line,
+				(unsigned long long)before.generation, before.digest);
 		policy_free(snap);
 		goto out;
 	}

@@ -119,7 +119,7 @@ Test(faults, delay_is_a_lower_bound_and_holds_nobody_else)
 		   "       action: {hang: true}}\n");
 	struct held_call slow = {.d = d, .fd = open_node(d)};  /* session 1 */
 	struct held_call stuck = {.d = d, .fd = open_node(d)}; /* session 2 */
-	int other = open_node(d);				 /* session 3 */
+	int other = open_node(d);			       /* session 3 */
 
 	pthread_create(&slow.thread, NULL, request_version_thread, &slow);
 	pthread_join(slow.thread, NULL);
